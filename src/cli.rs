@@ -1,0 +1,222 @@
+//! The command line: `run`, `validate`, `graph`.
+//!
+//! Exit codes (documented in `--help` and the README):
+//! - 0: success (a run drained completely, a config is valid);
+//! - 1: the pipeline failed while running (a component error, or the drain deadline passed);
+//! - 2: wrong command-line usage;
+//! - 78: the configuration is invalid (`EX_CONFIG`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::PipelineConfig;
+use crate::graph::GraphFormat;
+use crate::topology::Topology;
+
+/// Exit code for an invalid configuration (sysexits.h `EX_CONFIG`).
+pub const EXIT_CONFIG: u8 = 78;
+/// Exit code for a pipeline that failed while running.
+pub const EXIT_RUNTIME: u8 = 1;
+
+const EXAMPLES: &str = "\
+Examples:
+  logweir run -c pipelines/quickstart.toml       run a pipeline until its sources finish
+  logweir validate -c pipelines/kubernetes.toml  check a pipeline, print errors as FILE:LINE:COL
+  logweir graph -c pipelines/quickstart.toml --format mermaid
+
+Exit codes: 0 success, 1 the pipeline failed while running, 2 usage error,
+78 invalid configuration.";
+
+#[derive(Debug, Parser)]
+#[command(name = "logweir", version, about = "A high-throughput log pipeline", after_help = EXAMPLES)]
+pub struct Cli {
+    /// Format of logweir's own logs on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Level of logweir's own logs (overridden by the LOGWEIR_LOG environment variable, which
+    /// takes tracing filter directives such as `info,logweir::sinks=debug`).
+    #[arg(long, global = true, default_value = "info")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline until its sources finish or SIGINT/SIGTERM.
+    Run {
+        /// The pipeline file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// After SIGINT/SIGTERM, how long in-flight events may take to reach the sinks.
+        #[arg(long, default_value_t = 30)]
+        drain_timeout_secs: u64,
+    },
+    /// Check a pipeline file and report every error with FILE:LINE:COL.
+    Validate {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Print the pipeline graph.
+    Graph {
+        #[arg(short, long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    let filter = std::env::var("LOGWEIR_LOG").unwrap_or_else(|_| level.to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+fn load(path: &std::path::Path) -> Result<PipelineConfig, ExitCode> {
+    PipelineConfig::load(path).map_err(|errors| {
+        eprintln!("{errors}");
+        eprintln!(
+            "{} error{} in {}",
+            errors.0.len(),
+            if errors.0.len() == 1 { "" } else { "s" },
+            path.display()
+        );
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log_level);
+    match cli.command {
+        Command::Validate { config } => match load(&config) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} sources, {} transforms, {} sinks)",
+                    config.display(),
+                    c.sources.len(),
+                    c.transforms.len(),
+                    c.sinks.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Graph { config, format } => match load(&config) {
+            Ok(c) => {
+                print!("{}", crate::graph::render(&c, format));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Run {
+            config,
+            drain_timeout_secs,
+        } => {
+            let config = match load(&config) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("logweir-worker")
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("cannot start the runtime: {e}");
+                    return ExitCode::from(EXIT_RUNTIME);
+                }
+            };
+            runtime.block_on(run(config, Duration::from_secs(drain_timeout_secs)))
+        }
+    }
+}
+
+async fn run(config: PipelineConfig, drain_deadline: Duration) -> ExitCode {
+    let topology = match Topology::start(&config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: {e}", config.file.display());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    tracing::info!(
+        config = %config.file.display(),
+        sources = config.sources.len(),
+        transforms = config.transforms.len(),
+        sinks = config.sinks.len(),
+        "pipeline started"
+    );
+    let shutdown = topology.shutdown_token();
+    let signals = tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!(
+            deadline_secs = drain_deadline.as_secs(),
+            "stopping: draining in-flight events"
+        );
+        shutdown.cancel();
+    });
+    let report = topology.wait(drain_deadline).await;
+    signals.abort();
+    for (id, error) in &report.failures {
+        eprintln!("component `{id}` failed: {error}");
+    }
+    if !report.aborted.is_empty() {
+        eprintln!(
+            "drain deadline passed; aborted: {}",
+            report.aborted.join(", ")
+        );
+    }
+    for sink in &config.sinks {
+        if let crate::sinks::SinkConfig::File(f) = &sink.config {
+            eprintln!("output of sink `{}`: {}", sink.id, f.path);
+        }
+    }
+    if report.is_success() {
+        tracing::info!("pipeline finished");
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_RUNTIME)
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            // Without signal handlers the pipeline still ends with its sources.
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,3 @@
+//! Encoders shared by sinks: how events become bytes on the wire or on disk.
+
+pub mod json;

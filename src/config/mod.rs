@@ -1,0 +1,580 @@
+//! Pipeline configuration: loading a TOML file into typed component configs and checking the
+//! graph they describe.
+//!
+//! Loading goes: read the file, interpolate `${ENV}`, parse TOML keeping byte spans, split
+//! each component table into its `type`, its `inputs` and the rest, hand the rest to the
+//! component registry of its kind (`sources::SourceConfig::parse` and friends, a plain `match`
+//! on the type name) and finally check the graph (unknown or self-referencing inputs, cycles,
+//! sinks without inputs). Every error carries `FILE:LINE:COL`; all errors found are returned
+//! together.
+
+pub mod error;
+pub mod interpolate;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::Spanned;
+
+pub use error::{ConfigError, ConfigErrors, Location, SourceMap};
+
+use crate::sinks::SinkConfig;
+use crate::sources::SourceConfig;
+use crate::transforms::TransformConfig;
+
+/// The optional `[api]` table.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address of the HTTP API serving `GET /health` and `GET /metrics`.
+    pub address: SocketAddr,
+}
+
+/// A reference to an upstream output: `component` or `component.port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputRef {
+    pub component: String,
+    pub port: Option<String>,
+    pub location: Location,
+}
+
+impl std::fmt::Display for InputRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.port {
+            Some(p) => write!(f, "{}.{}", self.component, p),
+            None => f.write_str(&self.component),
+        }
+    }
+}
+
+/// One declared component.
+#[derive(Debug, Clone)]
+pub struct ComponentDecl<C> {
+    pub id: String,
+    pub type_name: String,
+    pub config: C,
+    pub inputs: Vec<InputRef>,
+    /// Where the component's table starts.
+    pub location: Location,
+}
+
+/// A whole pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub file: PathBuf,
+    /// Checkpoints, disk buffers and dead letters live here.
+    pub data_dir: PathBuf,
+    pub api: Option<ApiConfig>,
+    pub sources: Vec<ComponentDecl<SourceConfig>>,
+    pub transforms: Vec<ComponentDecl<TransformConfig>>,
+    pub sinks: Vec<ComponentDecl<SinkConfig>>,
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &["data_dir", "api", "sources", "transforms", "sinks"];
+
+/// Which registry a component table belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComponentKind {
+    Source,
+    Transform,
+    Sink,
+}
+
+impl ComponentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComponentKind::Source => "source",
+            ComponentKind::Transform => "transform",
+            ComponentKind::Sink => "sink",
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            ComponentKind::Source => "sources",
+            ComponentKind::Transform => "transforms",
+            ComponentKind::Sink => "sinks",
+        }
+    }
+
+    fn types(self) -> &'static [&'static str] {
+        match self {
+            ComponentKind::Source => SourceConfig::TYPES,
+            ComponentKind::Transform => TransformConfig::TYPES,
+            ComponentKind::Sink => SinkConfig::TYPES,
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Loads and checks a pipeline file, with environment variables from the process.
+    pub fn load(path: &Path) -> Result<PipelineConfig, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single(ConfigError {
+                file: path.to_path_buf(),
+                location: Location { line: 0, column: 0 },
+                message: format!("cannot read configuration: {e}"),
+            })
+        })?;
+        PipelineConfig::from_str_with_env(path, &text, |name| std::env::var(name).ok())
+    }
+
+    /// Parses configuration text; `path` is used in messages and to resolve `data_dir`.
+    pub fn from_str_with_env(
+        path: &Path,
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<PipelineConfig, ConfigErrors> {
+        let raw_map = SourceMap::new(path, text.to_string());
+        let text = interpolate::interpolate(text, env).map_err(|errs| {
+            ConfigErrors(
+                errs.into_iter()
+                    .map(|e| raw_map.error(e.offset, e.message))
+                    .collect(),
+            )
+        })?;
+        let map = SourceMap::new(path, text);
+        Loader {
+            map: &map,
+            errors: Vec::new(),
+        }
+        .load()
+    }
+}
+
+struct Loader<'m> {
+    map: &'m SourceMap,
+    errors: Vec<ConfigError>,
+}
+
+fn toml_error(map: &SourceMap, err: &toml::de::Error, fallback: usize) -> ConfigError {
+    let offset = err.span().map(|s| s.start).unwrap_or(fallback);
+    let message = err.message().trim().to_string();
+    map.error(offset, error::enrich_serde_message(&message))
+}
+
+impl Loader<'_> {
+    fn err(&mut self, offset: usize, message: impl Into<String>) {
+        self.errors.push(self.map.error(offset, message));
+    }
+
+    fn load(mut self) -> Result<PipelineConfig, ConfigErrors> {
+        let map = self.map;
+        let doc = match DeTable::parse(map.text()) {
+            Ok(doc) => doc,
+            Err(e) => return Err(ConfigErrors::single(toml_error(map, &e, 0))),
+        };
+        let mut data_dir = PathBuf::from("./data");
+        let mut api = None;
+        let mut sources = Vec::new();
+        let mut transforms = Vec::new();
+        let mut sinks = Vec::new();
+        for (key, value) in doc.get_ref().iter() {
+            let key_offset = key.span().start;
+            match key.get_ref().as_ref() {
+                "data_dir" => match value.get_ref().as_str() {
+                    Some(s) => data_dir = PathBuf::from(s),
+                    None => self.err(
+                        value.span().start,
+                        format!(
+                            "`data_dir` must be a string, found {}",
+                            value.get_ref().type_str()
+                        ),
+                    ),
+                },
+                "api" => match ApiConfig::deserialize(ValueDeserializer::from(value.clone())) {
+                    Ok(a) => api = Some(a),
+                    Err(e) => self.errors.push(toml_error(map, &e, value.span().start)),
+                },
+                "sources" => {
+                    sources = self.components(ComponentKind::Source, value, SourceConfig::parse)
+                }
+                "transforms" => {
+                    transforms =
+                        self.components(ComponentKind::Transform, value, TransformConfig::parse)
+                }
+                "sinks" => sinks = self.components(ComponentKind::Sink, value, SinkConfig::parse),
+                other => {
+                    let hint = match error::did_you_mean(other, TOP_LEVEL_KEYS.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`? "),
+                        None => String::new(),
+                    };
+                    self.err(
+                        key_offset,
+                        format!(
+                            "unknown top-level key `{other}`; {hint}expected one of {}",
+                            error::list(TOP_LEVEL_KEYS)
+                        ),
+                    )
+                }
+            }
+        }
+        if sources.is_empty() && self.errors.is_empty() {
+            self.err(
+                0,
+                "the pipeline has no sources: add a `[sources.<id>]` table",
+            );
+        }
+        if sinks.is_empty() && self.errors.is_empty() {
+            self.err(0, "the pipeline has no sinks: add a `[sinks.<id>]` table");
+        }
+        let config = PipelineConfig {
+            file: map.file().to_path_buf(),
+            data_dir,
+            api,
+            sources,
+            transforms,
+            sinks,
+        };
+        if self.errors.is_empty() {
+            self.errors.extend(check_graph(&config));
+        }
+        if self.errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(self.errors))
+        }
+    }
+
+    fn components<C>(
+        &mut self,
+        kind: ComponentKind,
+        value: &Spanned<DeValue<'_>>,
+        parse: fn(&str, ValueDeserializer<'_>) -> Result<C, toml::de::Error>,
+    ) -> Vec<ComponentDecl<C>> {
+        let map = self.map;
+        let Some(table) = value.get_ref().as_table() else {
+            self.err(
+                value.span().start,
+                format!("`{}` must be a table of components", kind.table()),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (id, body) in table.iter() {
+            let id_str: &str = id.get_ref().as_ref();
+            let at = id.span().start;
+            if id_str.is_empty() || id_str.contains(['.', ' ']) {
+                self.err(
+                    at,
+                    format!(
+                        "invalid {} id `{id_str}`: ids may not be empty or contain dots or spaces",
+                        kind.as_str()
+                    ),
+                );
+                continue;
+            }
+            let Some(body_table) = body.get_ref().as_table() else {
+                self.err(
+                    body.span().start,
+                    format!("{} `{id_str}` must be a table", kind.as_str()),
+                );
+                continue;
+            };
+            let mut rest = body_table.clone();
+            let type_name = match remove_key(&mut rest, "type") {
+                Some(t) => match t.get_ref().as_str() {
+                    Some(s) => s.to_string(),
+                    None => {
+                        self.err(
+                            t.span().start,
+                            format!("`type` of {} `{id_str}` must be a string", kind.as_str()),
+                        );
+                        continue;
+                    }
+                },
+                None => {
+                    self.err(
+                        at,
+                        format!(
+                            "{} `{id_str}` has no `type`; expected one of {}",
+                            kind.as_str(),
+                            error::list(kind.types())
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let type_offset = body_table
+                .iter()
+                .find(|(k, _)| k.get_ref().as_ref() == "type")
+                .map(|(_, v)| v.span().start)
+                .unwrap_or(at);
+            if !kind.types().contains(&type_name.as_str()) {
+                let hint = match error::did_you_mean(&type_name, kind.types().iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`? "),
+                    None => String::new(),
+                };
+                self.err(
+                    type_offset,
+                    format!(
+                        "unknown {} type `{type_name}` for `{id_str}`; {hint}known types: {}",
+                        kind.as_str(),
+                        error::list(kind.types())
+                    ),
+                );
+                continue;
+            }
+            let inputs = match (kind, remove_key(&mut rest, "inputs")) {
+                (ComponentKind::Source, Some(v)) => {
+                    self.err(
+                        v.span().start,
+                        format!("source `{id_str}` cannot have `inputs`: sources produce events, they do not consume them"),
+                    );
+                    continue;
+                }
+                (_, Some(v)) => match self.inputs(id_str, &v) {
+                    Some(i) => i,
+                    None => continue,
+                },
+                (_, None) => Vec::new(),
+            };
+            let span = body.span();
+            let de = ValueDeserializer::from(Spanned::new(span.clone(), DeValue::Table(rest)));
+            match parse(&type_name, de) {
+                Ok(config) => out.push(ComponentDecl {
+                    id: id_str.to_string(),
+                    type_name,
+                    config,
+                    inputs,
+                    location: map.location(at),
+                }),
+                Err(e) => {
+                    let mut ce = toml_error(map, &e, at);
+                    ce.message =
+                        format!("{} `{id_str}` ({type_name}): {}", kind.as_str(), ce.message);
+                    self.errors.push(ce);
+                }
+            }
+        }
+        out
+    }
+
+    fn inputs(&mut self, id: &str, value: &Spanned<DeValue<'_>>) -> Option<Vec<InputRef>> {
+        let Some(array) = value.get_ref().as_array() else {
+            self.err(
+                value.span().start,
+                format!(
+                    "`inputs` of `{id}` must be an array of component ids, like [\"source_id\"]"
+                ),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        for item in array.iter() {
+            let Some(s) = item.get_ref().as_str() else {
+                self.err(
+                    item.span().start,
+                    "each input must be a string component id",
+                );
+                return None;
+            };
+            let (component, port) = match s.split_once('.') {
+                Some((c, p)) => (c.to_string(), Some(p.to_string())),
+                None => (s.to_string(), None),
+            };
+            out.push(InputRef {
+                component,
+                port,
+                location: self.map.location(item.span().start),
+            });
+        }
+        Some(out)
+    }
+}
+
+fn remove_key<'i>(table: &mut DeTable<'i>, key: &str) -> Option<Spanned<DeValue<'i>>> {
+    let found = table
+        .iter()
+        .find(|(k, _)| k.get_ref().as_ref() == key)
+        .map(|(k, _)| k.clone())?;
+    table.remove(&found)
+}
+
+/// Checks the wiring: every input names an existing component (and an existing port of it),
+/// nothing reads itself, there are no cycles, and every sink and transform has inputs.
+fn check_graph(config: &PipelineConfig) -> Vec<ConfigError> {
+    let file = &config.file;
+    let mut errors = Vec::new();
+    let mut err = |location: Location, message: String| {
+        errors.push(ConfigError {
+            file: file.clone(),
+            location,
+            message,
+        })
+    };
+    // id -> (kind, named ports)
+    let mut outputs: HashMap<&str, (ComponentKind, Vec<String>)> = HashMap::new();
+    let mut seen: HashMap<&str, Location> = HashMap::new();
+    for s in &config.sources {
+        outputs.insert(&s.id, (ComponentKind::Source, Vec::new()));
+        seen.insert(&s.id, s.location);
+    }
+    for t in &config.transforms {
+        if let Some(prev) = seen.get(t.id.as_str()) {
+            err(
+                t.location,
+                format!(
+                    "component id `{}` is already used by a source at line {}",
+                    t.id, prev.line
+                ),
+            );
+        }
+        outputs.insert(&t.id, (ComponentKind::Transform, t.config.named_outputs()));
+        seen.insert(&t.id, t.location);
+    }
+    for k in &config.sinks {
+        if let Some(prev) = seen.get(k.id.as_str()) {
+            err(
+                k.location,
+                format!(
+                    "component id `{}` is already used at line {}",
+                    k.id, prev.line
+                ),
+            );
+        }
+    }
+    let mut edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let consumers = config
+        .transforms
+        .iter()
+        .map(|t| (ComponentKind::Transform, &t.id, &t.inputs, t.location))
+        .chain(
+            config
+                .sinks
+                .iter()
+                .map(|s| (ComponentKind::Sink, &s.id, &s.inputs, s.location)),
+        );
+    for (kind, id, inputs, location) in consumers {
+        if inputs.is_empty() {
+            err(
+                location,
+                format!(
+                    "{} `{id}` has no inputs: add `inputs = [\"<component id>\"]`",
+                    kind.as_str()
+                ),
+            );
+        }
+        let mut seen_inputs = HashSet::new();
+        for input in inputs {
+            if !seen_inputs.insert(input.to_string()) {
+                err(
+                    input.location,
+                    format!("input `{input}` is listed twice for `{id}`"),
+                );
+                continue;
+            }
+            if input.component == *id {
+                err(
+                    input.location,
+                    format!("`{id}` cannot take its own output as input"),
+                );
+                continue;
+            }
+            match outputs.get(input.component.as_str()) {
+                None => {
+                    let known: Vec<&str> = outputs.keys().copied().collect();
+                    let hint = match error::did_you_mean(&input.component, known.iter().copied()) {
+                        Some(s) => format!("; did you mean `{s}`?"),
+                        None => String::new(),
+                    };
+                    let what = if config.sinks.iter().any(|s| s.id == input.component) {
+                        format!(
+                            "; `{}` is a sink, and sinks have no outputs",
+                            input.component
+                        )
+                    } else {
+                        hint
+                    };
+                    err(
+                        input.location,
+                        format!("input `{input}` of `{id}` is not a source or transform{what}"),
+                    );
+                }
+                Some((_, ports)) => {
+                    if let Some(port) = &input.port {
+                        if !ports.iter().any(|p| p == port) {
+                            let listed: Vec<&str> = ports.iter().map(String::as_str).collect();
+                            err(
+                                input.location,
+                                format!(
+                                    "`{}` has no output named `{port}`{}",
+                                    input.component,
+                                    if listed.is_empty() {
+                                        String::new()
+                                    } else {
+                                        format!("; its outputs are {}", error::list(&listed))
+                                    }
+                                ),
+                            );
+                            continue;
+                        }
+                    }
+                    if kind == ComponentKind::Transform {
+                        edges.entry(id.as_str()).or_default().push(&input.component);
+                    }
+                }
+            }
+        }
+    }
+    // Cycle detection over transform -> upstream edges (sources have no inputs, sinks no
+    // outputs, so cycles can only run through transforms).
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Visiting,
+        Done,
+    }
+    fn visit<'a>(
+        node: &'a str,
+        edges: &BTreeMap<&'a str, Vec<&'a str>>,
+        marks: &mut HashMap<&'a str, Mark>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<Vec<&'a str>> {
+        match marks.get(node) {
+            Some(Mark::Done) => return None,
+            Some(Mark::Visiting) => {
+                let start = stack.iter().position(|n| *n == node).unwrap_or(0);
+                let mut cycle = stack[start..].to_vec();
+                cycle.push(node);
+                return Some(cycle);
+            }
+            None => {}
+        }
+        marks.insert(node, Mark::Visiting);
+        stack.push(node);
+        for up in edges.get(node).into_iter().flatten() {
+            if let Some(c) = visit(up, edges, marks, stack) {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        marks.insert(node, Mark::Done);
+        None
+    }
+    let mut marks = HashMap::new();
+    for node in edges.keys().copied().collect::<Vec<_>>() {
+        let mut stack = Vec::new();
+        if let Some(mut cycle) = visit(node, &edges, &mut marks, &mut stack) {
+            cycle.reverse();
+            let first = cycle[0];
+            let location = config
+                .transforms
+                .iter()
+                .find(|t| t.id == first)
+                .map(|t| t.location)
+                .unwrap_or_default();
+            err(
+                location,
+                format!("cycle in the pipeline graph: {}", cycle.join(" -> ")),
+            );
+            break;
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests;

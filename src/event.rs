@@ -1,0 +1,691 @@
+//! The event model: what flows between components.
+//!
+//! An [`Event`] is a structured object ([`Object`]) plus [`EventMetadata`] that never reaches
+//! the output (where the event came from, and the delivery finalizer that lets a sink's
+//! acknowledgement travel back to the source). Events move between components in
+//! [`EventBatch`]es, never one by one.
+//!
+//! Speed choices:
+//! - text values are [`bytes::Bytes`], so a source can hand out slices of its read buffer
+//!   without copying;
+//! - keys are [`SmolStr`] (inline up to 23 bytes: no allocation for ordinary field names);
+//! - an object is a small vector of `(key, value)` pairs in insertion order. Log events have
+//!   a handful to a few dozen fields, where a linear scan beats hashing and keeps output
+//!   order equal to input order.
+
+use std::fmt;
+
+use bytes::Bytes;
+use smol_str::SmolStr;
+
+use crate::finalization::EventFinalizer;
+
+/// A field name.
+pub type Key = SmolStr;
+
+/// The name of the field holding the event's text.
+pub const MESSAGE: &str = "message";
+/// The name of the field holding the event's time.
+pub const TIMESTAMP: &str = "@timestamp";
+/// The ECS field where logweir records flags such as `truncated` or `invalid_utf8`.
+pub const TAGS: &str = "tags";
+
+/// A field value.
+#[derive(Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Integer(i64),
+    Float(f64),
+    /// UTF-8 text (sources replace invalid sequences and flag the event).
+    Bytes(Bytes),
+    /// Nanoseconds since the Unix epoch, UTC.
+    Timestamp(i64),
+    Array(Vec<Value>),
+    Object(Object),
+}
+
+impl Value {
+    /// A text value from a static or owned string.
+    pub fn from_str_value(s: &str) -> Value {
+        Value::Bytes(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    /// The text of a `Bytes` value.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            // Bytes values are UTF-8 by construction (see `Value::Bytes`); a failed check means
+            // a source broke that rule, and reads as "not a string" rather than a panic.
+            Value::Bytes(b) => std::str::from_utf8(b).ok(),
+            _ => None,
+        }
+    }
+
+    pub fn as_bytes(&self) -> Option<&Bytes> {
+        match self {
+            Value::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    pub fn as_object(&self) -> Option<&Object> {
+        match self {
+            Value::Object(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    pub fn as_object_mut(&mut self) -> Option<&mut Object> {
+        match self {
+            Value::Object(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// The value as a number, for comparisons (integers and floats compare with each other).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Integer(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            Value::Timestamp(t) => Some(*t as f64),
+            _ => None,
+        }
+    }
+
+    /// A short name of the value's kind, for error messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Integer(_) => "integer",
+            Value::Float(_) => "float",
+            Value::Bytes(_) => "string",
+            Value::Timestamp(_) => "timestamp",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+
+    /// Whether the value counts as true in a condition.
+    pub fn is_truthy(&self) -> bool {
+        match self {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Integer(i) => *i != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Bytes(b) => !b.is_empty(),
+            Value::Timestamp(_) => true,
+            Value::Array(a) => !a.is_empty(),
+            Value::Object(o) => !o.is_empty(),
+        }
+    }
+
+    /// Converts a JSON value (tests, pipeline unit tests, configuration) into a `Value`.
+    /// Strings that look like RFC 3339 timestamps stay strings: only `@timestamp` is typed by
+    /// [`Event::from_json`].
+    pub fn from_json(json: &serde_json::Value) -> Value {
+        match json {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Integer(i),
+                None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            serde_json::Value::String(s) => Value::from_str_value(s),
+            serde_json::Value::Array(a) => Value::Array(a.iter().map(Value::from_json).collect()),
+            serde_json::Value::Object(o) => {
+                let mut obj = Object::with_capacity(o.len());
+                for (k, v) in o {
+                    obj.insert(Key::new(k), Value::from_json(v));
+                }
+                Value::Object(obj)
+            }
+        }
+    }
+
+    /// Converts to a JSON value (pipeline unit test reports, `tap`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut buf = Vec::new();
+        crate::codec::json::write_value(&mut buf, self);
+        serde_json::from_slice(&buf).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = Vec::new();
+        crate::codec::json::write_value(&mut buf, self);
+        f.write_str(&String::from_utf8_lossy(&buf))
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::from_str_value(s)
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::Bytes(Bytes::from(s))
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Value {
+        Value::Integer(i)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(f: f64) -> Value {
+        Value::Float(f)
+    }
+}
+
+/// An ordered map of fields. Keys are unique; inserting an existing key replaces its value in
+/// place (keeping its position).
+#[derive(Clone, Default, PartialEq)]
+pub struct Object {
+    entries: Vec<(Key, Value)>,
+}
+
+impl Object {
+    pub fn new() -> Object {
+        Object::default()
+    }
+
+    pub fn with_capacity(n: usize) -> Object {
+        Object {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_str() == key)
+            .map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.entries
+            .iter_mut()
+            .find(|(k, _)| k.as_str() == key)
+            .map(|(_, v)| v)
+    }
+
+    /// Inserts or replaces; returns the previous value.
+    pub fn insert(&mut self, key: impl Into<Key>, value: Value) -> Option<Value> {
+        let key = key.into();
+        match self.get_mut(&key) {
+            Some(slot) => Some(std::mem::replace(slot, value)),
+            None => {
+                self.entries.push((key, value));
+                None
+            }
+        }
+    }
+
+    /// Appends without checking for an existing key. Callers guarantee uniqueness (sources
+    /// building a fresh event), which saves the scan.
+    pub fn push_unique(&mut self, key: impl Into<Key>, value: Value) {
+        self.entries.push((key.into(), value));
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let pos = self.entries.iter().position(|(k, _)| k.as_str() == key)?;
+        Some(self.entries.remove(pos).1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Key, &mut Value)> {
+        self.entries.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
+    /// Moves every field of `other` into `self`, replacing existing keys.
+    pub fn merge(&mut self, other: Object) {
+        if self.entries.is_empty() {
+            self.entries = other.entries;
+            return;
+        }
+        for (k, v) in other.entries {
+            self.insert(k, v);
+        }
+    }
+
+    /// The value at `path`, descending through objects.
+    pub fn get_path(&self, path: &FieldPath) -> Option<&Value> {
+        let (first, rest) = path.segments.split_first()?;
+        let mut current = self.get(first)?;
+        for seg in rest {
+            current = current.as_object()?.get(seg)?;
+        }
+        Some(current)
+    }
+
+    pub fn get_path_mut(&mut self, path: &FieldPath) -> Option<&mut Value> {
+        let (first, rest) = path.segments.split_first()?;
+        let mut current = self.get_mut(first)?;
+        for seg in rest {
+            current = current.as_object_mut()?.get_mut(seg)?;
+        }
+        Some(current)
+    }
+
+    /// Sets the value at `path`, creating intermediate objects and replacing non-object
+    /// intermediates. Returns the previous value.
+    pub fn insert_path(&mut self, path: &FieldPath, value: Value) -> Option<Value> {
+        let (last, parents) = path.segments.split_last()?;
+        let mut obj = self;
+        for seg in parents {
+            if !matches!(obj.get(seg), Some(Value::Object(_))) {
+                obj.insert(seg.clone(), Value::Object(Object::new()));
+            }
+            obj = obj.get_mut(seg)?.as_object_mut()?;
+        }
+        obj.insert(last.clone(), value)
+    }
+
+    pub fn remove_path(&mut self, path: &FieldPath) -> Option<Value> {
+        let (last, parents) = path.segments.split_last()?;
+        let mut obj = self;
+        for seg in parents {
+            obj = obj.get_mut(seg)?.as_object_mut()?;
+        }
+        obj.remove(last)
+    }
+}
+
+impl fmt::Debug for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&Value::Object(self.clone()), f)
+    }
+}
+
+impl IntoIterator for Object {
+    type Item = (Key, Value);
+    type IntoIter = std::vec::IntoIter<(Key, Value)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+impl FromIterator<(Key, Value)> for Object {
+    fn from_iter<I: IntoIterator<Item = (Key, Value)>>(iter: I) -> Object {
+        let mut obj = Object::new();
+        for (k, v) in iter {
+            obj.insert(k, v);
+        }
+        obj
+    }
+}
+
+/// A parsed field path such as `.kubernetes.pod.name` or `."@timestamp"`.
+///
+/// Paths are parsed once (at configuration time), never per event.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct FieldPath {
+    segments: Vec<Key>,
+}
+
+/// Why a field path did not parse.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PathError {
+    #[error("empty field path")]
+    Empty,
+    #[error("empty segment in field path `{0}`")]
+    EmptySegment(String),
+    #[error("unterminated quote in field path `{0}`")]
+    UnterminatedQuote(String),
+    #[error("invalid character `{ch}` in field path `{path}` (use quotes: .\"{ch}\")")]
+    InvalidChar { path: String, ch: char },
+}
+
+impl FieldPath {
+    /// Parses a path. The leading dot is optional (`kubernetes.pod.name` and
+    /// `.kubernetes.pod.name` are the same path); segments with other characters than
+    /// letters, digits, `_`, `-` and `@` are quoted: `."my key".x`.
+    pub fn parse(input: &str) -> Result<FieldPath, PathError> {
+        let s = input.strip_prefix('.').unwrap_or(input);
+        if s.is_empty() {
+            return Err(PathError::Empty);
+        }
+        let mut segments = Vec::new();
+        let mut chars = s.char_indices().peekable();
+        loop {
+            match chars.peek() {
+                None => return Err(PathError::EmptySegment(input.to_string())),
+                Some(&(_, '"')) => {
+                    chars.next();
+                    let mut seg = String::new();
+                    let mut closed = false;
+                    while let Some((_, c)) = chars.next() {
+                        match c {
+                            '"' => {
+                                closed = true;
+                                break;
+                            }
+                            '\\' => {
+                                if let Some((_, n)) = chars.next() {
+                                    seg.push(n);
+                                }
+                            }
+                            c => seg.push(c),
+                        }
+                    }
+                    if !closed {
+                        return Err(PathError::UnterminatedQuote(input.to_string()));
+                    }
+                    segments.push(Key::new(seg));
+                }
+                Some(_) => {
+                    let mut seg = String::new();
+                    while let Some(&(_, c)) = chars.peek() {
+                        if c == '.' {
+                            break;
+                        }
+                        if !(c.is_alphanumeric() || c == '_' || c == '-' || c == '@') {
+                            return Err(PathError::InvalidChar {
+                                path: input.to_string(),
+                                ch: c,
+                            });
+                        }
+                        seg.push(c);
+                        chars.next();
+                    }
+                    if seg.is_empty() {
+                        return Err(PathError::EmptySegment(input.to_string()));
+                    }
+                    segments.push(Key::new(seg));
+                }
+            }
+            match chars.next() {
+                None => break,
+                Some((_, '.')) => continue,
+                Some((_, c)) => {
+                    return Err(PathError::InvalidChar {
+                        path: input.to_string(),
+                        ch: c,
+                    })
+                }
+            }
+        }
+        Ok(FieldPath { segments })
+    }
+
+    /// A path of one segment, taken literally.
+    pub fn single(key: &str) -> FieldPath {
+        FieldPath {
+            segments: vec![Key::new(key)],
+        }
+    }
+
+    pub fn segments(&self) -> &[Key] {
+        &self.segments
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FieldPath {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<FieldPath, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        FieldPath::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for seg in &self.segments {
+            let plain = !seg.is_empty()
+                && seg
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '@');
+            if plain {
+                write!(f, ".{seg}")?;
+            } else {
+                write!(f, ".\"{}\"", seg.replace('\\', "\\\\").replace('"', "\\\""))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Where an event came from, precisely enough to give it a deterministic identity: the same
+/// line read twice (after a crash and replay) gets the same origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Origin {
+    /// A stable hash of the stream (file identity, syslog peer and message, ...).
+    pub stream: u64,
+    /// The position in that stream (byte offset of the line's start for files).
+    pub offset: u64,
+}
+
+/// What travels with an event but is not part of it.
+#[derive(Debug, Clone, Default)]
+pub struct EventMetadata {
+    /// Reports delivery back to the producing source; `None` for sources that cannot replay.
+    pub finalizer: Option<EventFinalizer>,
+    pub origin: Option<Origin>,
+}
+
+/// One log event.
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    pub fields: Object,
+    pub meta: EventMetadata,
+}
+
+impl Event {
+    /// An event with `message` and `@timestamp`.
+    pub fn from_message(message: Bytes, timestamp_nanos: i64) -> Event {
+        let mut fields = Object::with_capacity(8);
+        fields.push_unique(TIMESTAMP, Value::Timestamp(timestamp_nanos));
+        fields.push_unique(MESSAGE, Value::Bytes(message));
+        Event {
+            fields,
+            meta: EventMetadata::default(),
+        }
+    }
+
+    /// An event from a JSON object (pipeline unit tests, `logweir replay`). `@timestamp`
+    /// strings in RFC 3339 become timestamps; a missing `@timestamp` is set to `now`.
+    pub fn from_json(json: &serde_json::Value, now_nanos: i64) -> Event {
+        let mut fields = match Value::from_json(json) {
+            Value::Object(o) => o,
+            other => {
+                let mut o = Object::new();
+                o.insert(MESSAGE, other);
+                o
+            }
+        };
+        let ts = match fields.get(TIMESTAMP) {
+            Some(Value::Bytes(b)) => crate::time::parse_rfc3339(b).map(Value::Timestamp),
+            Some(Value::Integer(i)) => Some(Value::Timestamp(*i)),
+            Some(_) => None,
+            None => Some(Value::Timestamp(now_nanos)),
+        };
+        if let Some(ts) = ts {
+            fields.insert(TIMESTAMP, ts);
+        }
+        Event {
+            fields,
+            meta: EventMetadata::default(),
+        }
+    }
+
+    pub fn get(&self, path: &FieldPath) -> Option<&Value> {
+        self.fields.get_path(path)
+    }
+
+    pub fn insert(&mut self, path: &FieldPath, value: Value) -> Option<Value> {
+        self.fields.insert_path(path, value)
+    }
+
+    pub fn message(&self) -> Option<&Bytes> {
+        self.fields.get(MESSAGE).and_then(Value::as_bytes)
+    }
+
+    pub fn timestamp(&self) -> Option<i64> {
+        match self.fields.get(TIMESTAMP) {
+            Some(Value::Timestamp(t)) => Some(*t),
+            _ => None,
+        }
+    }
+
+    /// Appends `tag` to the event's `tags` array (ECS `tags`), the place where logweir
+    /// records what happened to an event: `truncated`, `invalid_utf8`, `parse_failure`, ...
+    pub fn add_tag(&mut self, tag: &'static str) {
+        let tag = Value::Bytes(Bytes::from_static(tag.as_bytes()));
+        match self.fields.get_mut(TAGS) {
+            Some(Value::Array(tags)) => {
+                if !tags.contains(&tag) {
+                    tags.push(tag);
+                }
+            }
+            _ => {
+                self.fields.insert(TAGS, Value::Array(vec![tag]));
+            }
+        }
+    }
+
+    /// Whether `tags` holds `tag`.
+    pub fn has_tag(&self, tag: &str) -> bool {
+        match self.fields.get(TAGS) {
+            Some(Value::Array(tags)) => tags.iter().any(|t| t.as_str() == Some(tag)),
+            _ => false,
+        }
+    }
+
+    /// Marks this event as finished with `status` and releases its finalizer.
+    pub fn finish(&mut self, status: crate::finalization::EventStatus) {
+        if let Some(finalizer) = self.meta.finalizer.take() {
+            finalizer.finish(status);
+        }
+    }
+
+    /// The event serialised as one line of JSON (no trailing newline).
+    pub fn to_json_string(&self) -> String {
+        let mut buf = Vec::new();
+        crate::codec::json::write_object(&mut buf, &self.fields);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+/// The unit of transfer between components.
+#[derive(Debug, Clone, Default)]
+pub struct EventBatch {
+    pub events: Vec<Event>,
+}
+
+impl EventBatch {
+    pub fn new(events: Vec<Event>) -> EventBatch {
+        EventBatch { events }
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Finishes every event of the batch with `status` (sinks call this after delivery).
+    pub fn finish(&mut self, status: crate::finalization::EventStatus) {
+        for e in &mut self.events {
+            e.finish(status);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_parse_plain_and_quoted_segments() {
+        let p = FieldPath::parse(".kubernetes.pod.name").unwrap();
+        assert_eq!(p.segments(), &["kubernetes", "pod", "name"]);
+        let p = FieldPath::parse("@timestamp").unwrap();
+        assert_eq!(p.segments(), &["@timestamp"]);
+        let p = FieldPath::parse(r#"."a b"."c\"d".e"#).unwrap();
+        assert_eq!(p.segments(), &["a b", "c\"d", "e"]);
+        assert_eq!(p.to_string(), r#"."a b"."c\"d".e"#);
+        assert_eq!(FieldPath::parse("."), Err(PathError::Empty));
+        assert!(matches!(
+            FieldPath::parse(".a..b"),
+            Err(PathError::EmptySegment(_))
+        ));
+        assert!(matches!(
+            FieldPath::parse(".a b"),
+            Err(PathError::InvalidChar { ch: ' ', .. })
+        ));
+        assert!(matches!(
+            FieldPath::parse(".\"open"),
+            Err(PathError::UnterminatedQuote(_))
+        ));
+    }
+
+    #[test]
+    fn insert_path_creates_and_replaces_intermediates() {
+        let mut o = Object::new();
+        let p = FieldPath::parse("a.b.c").unwrap();
+        assert_eq!(o.insert_path(&p, Value::Integer(1)), None);
+        assert_eq!(o.get_path(&p), Some(&Value::Integer(1)));
+        o.insert("x", Value::from("text"));
+        let px = FieldPath::parse("x.y").unwrap();
+        o.insert_path(&px, Value::Bool(true));
+        assert_eq!(o.get_path(&px), Some(&Value::Bool(true)));
+        assert_eq!(o.remove_path(&p), Some(Value::Integer(1)));
+        assert_eq!(o.get_path(&p), None);
+    }
+
+    #[test]
+    fn object_insert_keeps_position_on_replace() {
+        let mut o = Object::new();
+        o.insert("a", Value::Integer(1));
+        o.insert("b", Value::Integer(2));
+        o.insert("a", Value::Integer(3));
+        let keys: Vec<_> = o.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(o.get("a"), Some(&Value::Integer(3)));
+    }
+
+    #[test]
+    fn from_json_types_timestamp() {
+        let e = Event::from_json(
+            &serde_json::json!({"@timestamp": "2026-11-24T10:00:00Z", "n": 1, "f": 1.5}),
+            0,
+        );
+        assert_eq!(
+            e.timestamp(),
+            crate::time::parse_rfc3339(b"2026-11-24T10:00:00Z")
+        );
+        assert_eq!(e.fields.get("n"), Some(&Value::Integer(1)));
+        assert_eq!(e.fields.get("f"), Some(&Value::Float(1.5)));
+    }
+}

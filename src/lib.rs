@@ -1,0 +1,20 @@
+//! logweir: a high-throughput log pipeline.
+//!
+//! Sources ([`sources`]) read events, transforms ([`transforms`]) parse, enrich, filter and
+//! route them, sinks ([`sinks`]) deliver them. A pipeline is one TOML file ([`config`]);
+//! [`topology`] runs it as one task per component joined by bounded channels of
+//! [`event::EventBatch`]es.
+
+pub mod cli;
+pub mod codec;
+pub mod condition;
+pub mod config;
+pub mod event;
+pub mod finalization;
+pub mod graph;
+pub mod sinks;
+pub mod sources;
+pub mod template;
+pub mod time;
+pub mod topology;
+pub mod transforms;

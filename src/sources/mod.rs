@@ -1,0 +1,51 @@
+//! Sources: where events enter the pipeline.
+//!
+//! The registry is [`SourceConfig`]: one variant per source type, [`SourceConfig::TYPES`] for
+//! the names, [`SourceConfig::parse`] (a `match` on the type name) to read a component's
+//! table, and [`SourceConfig::build`] to start it. Adding a source means one module here and
+//! one arm in each `match`.
+
+pub mod demo;
+pub mod lines;
+pub mod stdin;
+
+use serde::Deserialize;
+use toml::de::ValueDeserializer;
+
+use crate::topology::{ComponentFuture, SourceContext};
+
+/// The typed configuration of one source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceConfig {
+    Stdin(stdin::StdinConfig),
+    Demo(demo::DemoConfig),
+}
+
+impl SourceConfig {
+    /// Every source type name, as written in `type = "…"`.
+    pub const TYPES: &'static [&'static str] = &["stdin", "demo"];
+
+    /// Reads the component's table (without `type`) as the config of `type_name`.
+    pub fn parse(
+        type_name: &str,
+        table: ValueDeserializer<'_>,
+    ) -> Result<SourceConfig, toml::de::Error> {
+        Ok(match type_name {
+            "stdin" => SourceConfig::Stdin(Deserialize::deserialize(table)?),
+            "demo" => SourceConfig::Demo(Deserialize::deserialize(table)?),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "unknown source type `{other}`"
+                )))
+            }
+        })
+    }
+
+    /// Builds the running source.
+    pub fn build(&self, ctx: SourceContext) -> Result<ComponentFuture, String> {
+        match self {
+            SourceConfig::Stdin(c) => c.build(ctx),
+            SourceConfig::Demo(c) => c.build(ctx),
+        }
+    }
+}

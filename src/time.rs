@@ -1,0 +1,282 @@
+//! Timestamps as `i64` nanoseconds since the Unix epoch (UTC), with hand-written RFC 3339
+//! parsing and formatting.
+//!
+//! These run once or twice per event (the runtime's timestamp of every container line, the
+//! `@timestamp` of every encoded event), so they avoid the general-purpose machinery of a date
+//! library: no allocation, no time-zone database. Conversions between days and civil dates use
+//! Howard Hinnant's `days_from_civil` / `civil_from_days` algorithms.
+
+const NANOS_PER_SEC: i64 = 1_000_000_000;
+const SECS_PER_DAY: i64 = 86_400;
+
+/// Nanoseconds since the epoch, now.
+pub fn now_unix_nanos() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now.as_nanos() as i64
+}
+
+/// Days since 1970-01-01 for a proleptic Gregorian date.
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = month as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Civil date `(year, month, day)` for days since 1970-01-01.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The broken-down UTC time of a timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub nanos: u32,
+}
+
+impl Civil {
+    pub fn from_unix_nanos(nanos: i64) -> Civil {
+        let secs = nanos.div_euclid(NANOS_PER_SEC);
+        let sub = nanos.rem_euclid(NANOS_PER_SEC) as u32;
+        let days = secs.div_euclid(SECS_PER_DAY);
+        let sod = secs.rem_euclid(SECS_PER_DAY);
+        let (year, month, day) = civil_from_days(days);
+        Civil {
+            year,
+            month,
+            day,
+            hour: (sod / 3600) as u32,
+            minute: ((sod % 3600) / 60) as u32,
+            second: (sod % 60) as u32,
+            nanos: sub,
+        }
+    }
+
+    /// Day of the year, 1-based.
+    pub fn day_of_year(&self) -> u32 {
+        (days_from_civil(self.year, self.month, self.day) - days_from_civil(self.year, 1, 1) + 1)
+            as u32
+    }
+}
+
+fn push_2(out: &mut Vec<u8>, v: u32) {
+    out.push(b'0' + (v / 10) as u8);
+    out.push(b'0' + (v % 10) as u8);
+}
+
+/// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` (or more fraction digits when the value has them:
+/// microseconds or nanoseconds are kept, trailing zero groups dropped).
+pub fn write_rfc3339(out: &mut Vec<u8>, nanos: i64) {
+    let c = Civil::from_unix_nanos(nanos);
+    if (0..=9999).contains(&c.year) {
+        let y = c.year as u32;
+        push_2(out, y / 100);
+        push_2(out, y % 100);
+    } else {
+        out.extend_from_slice(c.year.to_string().as_bytes());
+    }
+    out.push(b'-');
+    push_2(out, c.month);
+    out.push(b'-');
+    push_2(out, c.day);
+    out.push(b'T');
+    push_2(out, c.hour);
+    out.push(b':');
+    push_2(out, c.minute);
+    out.push(b':');
+    push_2(out, c.second);
+    out.push(b'.');
+    let (digits, value) = if c.nanos.is_multiple_of(1_000_000) {
+        (3, c.nanos / 1_000_000)
+    } else if c.nanos.is_multiple_of(1_000) {
+        (6, c.nanos / 1_000)
+    } else {
+        (9, c.nanos)
+    };
+    let mut buf = [b'0'; 9];
+    let mut v = value;
+    for i in (0..digits).rev() {
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.extend_from_slice(&buf[..digits]);
+    out.push(b'Z');
+}
+
+/// Formats a timestamp as an RFC 3339 string (see [`write_rfc3339`]).
+pub fn format_rfc3339(nanos: i64) -> String {
+    let mut out = Vec::with_capacity(30);
+    write_rfc3339(&mut out, nanos);
+    // write_rfc3339 writes ASCII only.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn digits(s: &[u8], at: usize, n: usize) -> Option<u32> {
+    let part = s.get(at..at + n)?;
+    let mut v = 0u32;
+    for &b in part {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (b - b'0') as u32;
+    }
+    Some(v)
+}
+
+/// Parses an RFC 3339 timestamp (`2026-11-24T10:00:00Z`, `…T10:00:00.123456789+01:00`; the
+/// fraction may have 0 to 9 digits, more are truncated; `t`, `z` and a space separator are
+/// accepted). Returns nanoseconds since the epoch, UTC.
+pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
+    let year = digits(s, 0, 4)? as i64;
+    if s.get(4) != Some(&b'-') || s.get(7) != Some(&b'-') {
+        return None;
+    }
+    let month = digits(s, 5, 2)?;
+    let day = digits(s, 8, 2)?;
+    if !matches!(s.get(10), Some(b'T' | b't' | b' ')) {
+        return None;
+    }
+    let hour = digits(s, 11, 2)?;
+    if s.get(13) != Some(&b':') || s.get(16) != Some(&b':') {
+        return None;
+    }
+    let minute = digits(s, 14, 2)?;
+    let second = digits(s, 17, 2)?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    // 60 is a leap second: accepted and folded into the next second, as most parsers do.
+    if second > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut frac: u32 = 0;
+    if s.get(i) == Some(&b'.') || s.get(i) == Some(&b',') {
+        i += 1;
+        let start = i;
+        let mut n = 0;
+        while let Some(&b) = s.get(i) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            if n < 9 {
+                frac = frac * 10 + (b - b'0') as u32;
+                n += 1;
+            }
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        for _ in n..9 {
+            frac *= 10;
+        }
+    }
+    let offset_secs: i64 = match s.get(i) {
+        Some(b'Z' | b'z') => {
+            i += 1;
+            0
+        }
+        Some(&sign @ (b'+' | b'-')) => {
+            let oh = digits(s, i + 1, 2)? as i64;
+            let (om, len) = if s.get(i + 3) == Some(&b':') {
+                (digits(s, i + 4, 2)? as i64, 6)
+            } else {
+                (digits(s, i + 3, 2)? as i64, 5)
+            };
+            i += len;
+            let off = oh * 3600 + om * 60;
+            if sign == b'-' {
+                -off
+            } else {
+                off
+            }
+        }
+        _ => return None,
+    };
+    if i != s.len() {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let secs =
+        days * SECS_PER_DAY + hour as i64 * 3600 + minute as i64 * 60 + second as i64 - offset_secs;
+    // Years outside 1677..2262 do not fit in i64 nanoseconds: not a timestamp we can hold.
+    secs.checked_mul(NANOS_PER_SEC)?.checked_add(frac as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_formats_round_trip() {
+        let cases = [
+            (
+                "2026-11-22T08:00:00.000137000Z",
+                "2026-11-22T08:00:00.000137Z",
+            ),
+            ("2026-11-22T08:00:00Z", "2026-11-22T08:00:00.000Z"),
+            ("2026-11-22T08:00:00.5+01:00", "2026-11-22T07:00:00.500Z"),
+            (
+                "1969-12-31T23:59:59.999999999Z",
+                "1969-12-31T23:59:59.999999999Z",
+            ),
+            (
+                "2024-02-29T12:30:45.12345678-0230",
+                "2024-02-29T15:00:45.123456780Z",
+            ),
+        ];
+        for (input, expected) in cases {
+            let nanos = parse_rfc3339(input.as_bytes()).unwrap();
+            assert_eq!(format_rfc3339(nanos), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_timestamps() {
+        for bad in [
+            "",
+            "2026-11-22",
+            "2026-11-22T08:00:00",
+            "2026-13-22T08:00:00Z",
+            "2026-11-22T08:00:00.Z",
+            "2026-11-22T08:00:00Zjunk",
+            "2026-11-22X08:00:00Z",
+            "9999-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn civil_conversion_matches_known_days() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        for days in [-800_000, -1, 0, 59, 11_016, 20_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        let c = Civil::from_unix_nanos(parse_rfc3339(b"2026-12-31T00:00:00Z").unwrap());
+        assert_eq!(c.day_of_year(), 365);
+    }
+}

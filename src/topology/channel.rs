@@ -1,0 +1,145 @@
+//! Bounded channels of [`EventBatch`]es between components, with the accounting that proves
+//! memory stays bounded.
+//!
+//! Each consuming component owns one receiver; every upstream output holds a clone of its
+//! sender (fan-in). Capacity is counted in batches; a full channel makes `send` wait, which is
+//! how a slow sink slows its sources (backpressure). Each edge counts the events currently
+//! inside it and the highest count seen, so tests can assert the bound instead of timing.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::event::EventBatch;
+
+/// Counters of one channel, readable while the pipeline runs.
+#[derive(Debug, Default)]
+pub struct EdgeStats {
+    pub capacity_batches: usize,
+    /// Events sent into the channel and not yet received (includes batches whose sender is
+    /// waiting for room).
+    pub in_flight_events: AtomicUsize,
+    pub peak_in_flight_events: AtomicUsize,
+    /// Sends that found the channel full and had to wait.
+    pub blocked_sends: AtomicU64,
+    pub sent_events: AtomicU64,
+}
+
+/// The sending half; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct BatchSender {
+    tx: mpsc::Sender<EventBatch>,
+    stats: Arc<EdgeStats>,
+}
+
+/// The receiver's side went away.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the downstream component has stopped")]
+pub struct ClosedError;
+
+impl BatchSender {
+    pub async fn send(&self, batch: EventBatch) -> Result<(), ClosedError> {
+        let n = batch.len();
+        let now = self.stats.in_flight_events.fetch_add(n, Ordering::AcqRel) + n;
+        self.stats
+            .peak_in_flight_events
+            .fetch_max(now, Ordering::AcqRel);
+        self.stats
+            .sent_events
+            .fetch_add(n as u64, Ordering::Relaxed);
+        let result = match self.tx.try_send(batch) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(batch)) => {
+                self.stats.blocked_sends.fetch_add(1, Ordering::Relaxed);
+                self.tx.send(batch).await.map_err(|_| ClosedError)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(ClosedError),
+        };
+        if result.is_err() {
+            self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
+        }
+        result
+    }
+
+    pub fn stats(&self) -> &Arc<EdgeStats> {
+        &self.stats
+    }
+}
+
+/// The receiving half, owned by one component.
+#[derive(Debug)]
+pub struct BatchReceiver {
+    rx: mpsc::Receiver<EventBatch>,
+    stats: Arc<EdgeStats>,
+}
+
+impl BatchReceiver {
+    /// The next batch, or `None` once every sender is gone and the channel is empty.
+    pub async fn recv(&mut self) -> Option<EventBatch> {
+        let batch = self.rx.recv().await?;
+        self.stats
+            .in_flight_events
+            .fetch_sub(batch.len(), Ordering::AcqRel);
+        Some(batch)
+    }
+
+    /// Blocking variant for sinks that run on a dedicated thread.
+    pub fn blocking_recv(&mut self) -> Option<EventBatch> {
+        let batch = self.rx.blocking_recv()?;
+        self.stats
+            .in_flight_events
+            .fetch_sub(batch.len(), Ordering::AcqRel);
+        Some(batch)
+    }
+
+    pub fn stats(&self) -> &Arc<EdgeStats> {
+        &self.stats
+    }
+}
+
+/// A bounded channel holding at most `capacity_batches` batches.
+pub fn channel(capacity_batches: usize) -> (BatchSender, BatchReceiver) {
+    let (tx, rx) = mpsc::channel(capacity_batches.max(1));
+    let stats = Arc::new(EdgeStats {
+        capacity_batches,
+        ..EdgeStats::default()
+    });
+    (
+        BatchSender {
+            tx,
+            stats: Arc::clone(&stats),
+        },
+        BatchReceiver { rx, stats },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+
+    fn batch(n: usize) -> EventBatch {
+        EventBatch::new((0..n).map(|_| Event::default()).collect())
+    }
+
+    #[tokio::test]
+    async fn counts_in_flight_and_blocks_when_full() {
+        let (tx, mut rx) = channel(2);
+        tx.send(batch(3)).await.unwrap();
+        tx.send(batch(3)).await.unwrap();
+        assert_eq!(tx.stats().in_flight_events.load(Ordering::Acquire), 6);
+        let tx2 = tx.clone();
+        let blocked = tokio::spawn(async move { tx2.send(batch(3)).await });
+        tokio::task::yield_now().await;
+        assert_eq!(rx.recv().await.unwrap().len(), 3);
+        blocked.await.unwrap().unwrap();
+        assert_eq!(tx.stats().peak_in_flight_events.load(Ordering::Acquire), 9);
+        assert_eq!(tx.stats().blocked_sends.load(Ordering::Acquire), 1);
+        drop(tx);
+        assert_eq!(rx.recv().await.unwrap().len(), 3);
+        assert_eq!(rx.recv().await.unwrap().len(), 3);
+        assert!(rx.recv().await.is_none());
+        assert_eq!(rx.stats().in_flight_events.load(Ordering::Acquire), 0);
+    }
+}

@@ -1,0 +1,45 @@
+//! `filter` transform: keeps the events for which a condition holds, drops the rest.
+//!
+//! The condition is compiled when the pipeline is built; evaluating it allocates nothing.
+//! Dropped events are finished as [`EventStatus::Dropped`], so acknowledgements treat them as
+//! done.
+
+use serde::Deserialize;
+
+use crate::condition::Condition;
+use crate::event::EventBatch;
+use crate::finalization::EventStatus;
+use crate::topology::{Transform, TransformOutput};
+
+/// Keeps events matching `condition`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    /// The condition, e.g. `.level != "debug" && exists(.kubernetes.namespace)`.
+    pub condition: Condition,
+}
+
+impl FilterConfig {
+    pub fn build(&self, _id: &str) -> Result<Box<dyn Transform>, String> {
+        Ok(Box::new(Filter {
+            condition: self.condition.clone(),
+        }))
+    }
+}
+
+struct Filter {
+    condition: Condition,
+}
+
+impl Transform for Filter {
+    fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
+        output.reserve(batch.len());
+        for mut event in batch.events {
+            if self.condition.check(&event) {
+                output.push(event);
+            } else {
+                event.finish(EventStatus::Dropped);
+            }
+        }
+    }
+}
