@@ -575,6 +575,3 @@ fn check_graph(config: &PipelineConfig) -> Vec<ConfigError> {
     }
     errors
 }
-
-#[cfg(test)]
-mod tests;

@@ -6,8 +6,10 @@
 //! one arm in each `match`.
 
 pub mod demo;
+pub mod file;
 pub mod lines;
 pub mod stdin;
+pub mod syslog;
 
 use serde::Deserialize;
 use toml::de::ValueDeserializer;

@@ -50,29 +50,42 @@ async fn run(max_line_bytes: usize, ctx: SourceContext) -> Result<(), ComponentE
     let mut stdin = tokio::io::stdin();
     let mut splitter = LineSplitter::new(max_line_bytes, 0);
     let mut lines = Vec::new();
+    let mut read_lines: u64 = 0;
     loop {
         splitter.buffer_mut().reserve(READ_CHUNK);
-        let n = tokio::select! {
+        let (n, stopped) = tokio::select! {
             biased;
-            () = ctx.shutdown.cancelled() => 0,
+            () = ctx.shutdown.cancelled() => (0, true),
             r = stdin.read_buf(splitter.buffer_mut()) => {
-                r.map_err(|e| ComponentError::new(format!("reading stdin: {e}")))?
+                (r.map_err(|e| ComponentError::new(format!("reading stdin: {e}")))?, false)
             }
         };
+        let mut incomplete = false;
         if n == 0 {
             if let Some(last) = splitter.finish() {
                 lines.push(last);
+                // Stopped mid-stream, the remainder is a fragment of a line, not a line
+                // whose writer simply omitted the final newline.
+                incomplete = stopped;
             }
         } else {
             splitter.drain_lines(&mut lines);
         }
         let now = crate::time::now_unix_nanos();
+        read_lines += lines.len() as u64;
         while !lines.is_empty() {
             let take = lines.len().min(MAX_BATCH_EVENTS);
             let mut chunk: Vec<Line> = lines.drain(..take).collect();
-            ctx.output.send(lines_to_batch(&mut chunk, now)).await?;
+            let mut batch = lines_to_batch(&mut chunk, now);
+            if incomplete && lines.is_empty() {
+                if let Some(last) = batch.events.last_mut() {
+                    last.add_tag("incomplete_line");
+                }
+            }
+            ctx.output.send(batch).await?;
         }
         if n == 0 {
+            tracing::info!(component_id = %ctx.id, lines = read_lines, bytes = splitter.consumed_offset(), "stdin source finished");
             return Ok(());
         }
     }

@@ -1,0 +1,4 @@
+//! Syslog: RFC 5424 / RFC 3164 parsing and RFC 6587 TCP framing.
+
+pub mod framing;
+pub mod parser;

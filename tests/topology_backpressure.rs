@@ -1,0 +1,61 @@
+//! A slow sink throttles a fast source: the channels never hold more than their bound.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use logweir::config::PipelineConfig;
+use logweir::topology::{Topology, CHANNEL_CAPACITY_BATCHES, MAX_BATCH_EVENTS};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_sink_bounds_in_flight_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+data_dir = "{}"
+[sources.fast]
+type = "demo"
+count = 30000
+[transforms.parsed]
+type = "parse_json"
+inputs = ["fast"]
+[sinks.slow]
+type = "blackhole"
+inputs = ["parsed"]
+rate = 30000
+"#,
+        dir.path().display()
+    );
+    let config = PipelineConfig::from_str_with_env(Path::new("p.toml"), &text, |_| None).unwrap();
+    let topology = Topology::start(&config).unwrap();
+    let edges: Vec<_> = topology.edges().to_vec();
+    let report = topology.wait(Duration::from_secs(30)).await;
+    assert!(report.is_success(), "{report:?}");
+
+    // Each edge has one producer: the channel's batches plus the one being sent.
+    let bound = (CHANNEL_CAPACITY_BATCHES + 1) * MAX_BATCH_EVENTS;
+    let mut blocked = 0;
+    for (id, stats) in &edges {
+        let peak = stats.peak_in_flight_events.load(Ordering::Acquire);
+        assert!(
+            peak <= bound,
+            "edge into `{id}` held {peak} events, bound {bound}"
+        );
+        assert_eq!(
+            stats.in_flight_events.load(Ordering::Acquire),
+            0,
+            "edge into `{id}` not drained"
+        );
+        assert_eq!(
+            stats.sent_events.load(Ordering::Acquire),
+            30000,
+            "edge into `{id}`"
+        );
+        blocked += stats.blocked_sends.load(Ordering::Acquire);
+    }
+    // The source produced far faster than 30,000 events/s, so it must have been made to wait.
+    assert!(
+        blocked > 0,
+        "no send ever waited: backpressure did not engage"
+    );
+}
