@@ -1299,7 +1299,7 @@ fn bulk_handler(
     let faults = shared.faults.lock().clone();
     if let Some((n, status)) = faults.fail_every_nth {
         let c = shared.faults.nth_counter.fetch_add(1, Ordering::SeqCst) + 1;
-        if c % n == 0 {
+        if c.is_multiple_of(n) {
             return Ok(injected_failure(status, body.len()));
         }
     }
