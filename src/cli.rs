@@ -152,6 +152,15 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(config: PipelineConfig, drain_deadline: Duration) -> ExitCode {
+    let api_shutdown = tokio_util::sync::CancellationToken::new();
+    if let Some(api) = &config.api {
+        let handle = crate::api::install_metrics_recorder();
+        if let Err(e) = crate::api::serve(api.address, handle, api_shutdown.clone()).await {
+            eprintln!("{}: api: {e}", config.file.display());
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
+    let _stop_api = api_shutdown.drop_guard();
     let topology = match Topology::start(&config) {
         Ok(t) => t,
         Err(e) => {

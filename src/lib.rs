@@ -5,6 +5,7 @@
 //! [`topology`] runs it as one task per component joined by bounded channels of
 //! [`event::EventBatch`]es.
 
+pub mod api;
 pub mod cli;
 pub mod codec;
 pub mod condition;

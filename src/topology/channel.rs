@@ -31,6 +31,8 @@ pub struct EdgeStats {
 pub struct BatchSender {
     tx: mpsc::Sender<EventBatch>,
     stats: Arc<EdgeStats>,
+    /// `logweir_buffer_events` of the consuming component.
+    buffered: metrics::Gauge,
 }
 
 /// The receiver's side went away.
@@ -48,6 +50,7 @@ impl BatchSender {
         self.stats
             .sent_events
             .fetch_add(n as u64, Ordering::Relaxed);
+        self.buffered.increment(n as f64);
         let result = match self.tx.try_send(batch) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(batch)) => {
@@ -58,6 +61,7 @@ impl BatchSender {
         };
         if result.is_err() {
             self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
+            self.buffered.decrement(n as f64);
         }
         result
     }
@@ -72,25 +76,31 @@ impl BatchSender {
 pub struct BatchReceiver {
     rx: mpsc::Receiver<EventBatch>,
     stats: Arc<EdgeStats>,
+    buffered: metrics::Gauge,
+    /// `logweir_component_received_events_total` of the consuming component.
+    received: metrics::Counter,
 }
 
 impl BatchReceiver {
     /// The next batch, or `None` once every sender is gone and the channel is empty.
     pub async fn recv(&mut self) -> Option<EventBatch> {
         let batch = self.rx.recv().await?;
-        self.stats
-            .in_flight_events
-            .fetch_sub(batch.len(), Ordering::AcqRel);
+        self.account(&batch);
         Some(batch)
     }
 
     /// Blocking variant for sinks that run on a dedicated thread.
     pub fn blocking_recv(&mut self) -> Option<EventBatch> {
         let batch = self.rx.blocking_recv()?;
-        self.stats
-            .in_flight_events
-            .fetch_sub(batch.len(), Ordering::AcqRel);
+        self.account(&batch);
         Some(batch)
+    }
+
+    fn account(&self, batch: &EventBatch) {
+        let n = batch.len();
+        self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
+        self.buffered.decrement(n as f64);
+        self.received.increment(n as u64);
     }
 
     pub fn stats(&self) -> &Arc<EdgeStats> {
@@ -98,8 +108,22 @@ impl BatchReceiver {
     }
 }
 
-/// A bounded channel holding at most `capacity_batches` batches.
+/// A bounded channel holding at most `capacity_batches` batches, without metrics.
 pub fn channel(capacity_batches: usize) -> (BatchSender, BatchReceiver) {
+    channel_with_metrics(
+        capacity_batches,
+        metrics::Gauge::noop(),
+        metrics::Counter::noop(),
+    )
+}
+
+/// A bounded channel whose fill level and receptions are reported to `buffered` and
+/// `received`.
+pub fn channel_with_metrics(
+    capacity_batches: usize,
+    buffered: metrics::Gauge,
+    received: metrics::Counter,
+) -> (BatchSender, BatchReceiver) {
     let (tx, rx) = mpsc::channel(capacity_batches.max(1));
     let stats = Arc::new(EdgeStats {
         capacity_batches,
@@ -109,8 +133,14 @@ pub fn channel(capacity_batches: usize) -> (BatchSender, BatchReceiver) {
         BatchSender {
             tx,
             stats: Arc::clone(&stats),
+            buffered: buffered.clone(),
         },
-        BatchReceiver { rx, stats },
+        BatchReceiver {
+            rx,
+            stats,
+            buffered,
+            received,
+        },
     )
 }
 

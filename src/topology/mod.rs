@@ -72,14 +72,30 @@ pub enum BuildError {
 }
 
 /// One output of a component: the channels of every consumer of it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Output {
     targets: Vec<BatchSender>,
+    /// `logweir_component_sent_events_total` of the producing component.
+    sent: metrics::Counter,
+}
+
+impl Default for Output {
+    fn default() -> Output {
+        Output::new(Vec::new())
+    }
 }
 
 impl Output {
     pub fn new(targets: Vec<BatchSender>) -> Output {
-        Output { targets }
+        Output {
+            targets,
+            sent: metrics::Counter::noop(),
+        }
+    }
+
+    fn with_sent_counter(mut self, sent: metrics::Counter) -> Output {
+        self.sent = sent;
+        self
     }
 
     pub fn has_consumers(&self) -> bool {
@@ -96,6 +112,7 @@ impl Output {
             batch.finish(EventStatus::Dropped);
             return Ok(());
         };
+        self.sent.increment(batch.len() as u64);
         for target in rest {
             target.send(batch.clone()).await?;
         }
@@ -215,12 +232,22 @@ impl Topology {
         let consumers = config
             .transforms
             .iter()
-            .map(|t| (&t.id, &t.inputs))
-            .chain(config.sinks.iter().map(|s| (&s.id, &s.inputs)));
+            .map(|t| (&t.id, &t.inputs, "transform", t.type_name.as_str()))
+            .chain(
+                config
+                    .sinks
+                    .iter()
+                    .map(|s| (&s.id, &s.inputs, "sink", s.type_name.as_str())),
+            );
         // (producer id, port) -> senders of its consumers
         let mut wiring: HashMap<(String, Option<String>), Vec<BatchSender>> = HashMap::new();
-        for (id, inputs) in consumers {
-            let (tx, rx) = channel::channel(CHANNEL_CAPACITY_BATCHES);
+        for (id, inputs, kind, type_name) in consumers {
+            let labels = component_labels(id, kind, type_name);
+            let (tx, rx) = channel::channel_with_metrics(
+                CHANNEL_CAPACITY_BATCHES,
+                metrics::gauge!("logweir_buffer_events", &labels),
+                metrics::counter!("logweir_component_received_events_total", &labels),
+            );
             edges.push((id.clone(), Arc::clone(tx.stats())));
             for input in inputs {
                 wiring
@@ -234,12 +261,20 @@ impl Topology {
         // The original senders are only templates; dropping them lets channels close once
         // every producer is done.
         drop(senders);
-        let mut output_for = |id: &str, port: Option<&str>| {
+        let mut output_for = |id: &str, port: Option<&str>, kind: &'static str, type_name: &str| {
+            let mut labels = component_labels(id, kind, type_name);
+            if let Some(p) = port {
+                labels.push(("output", p.to_string()));
+            }
             Output::new(
                 wiring
                     .remove(&(id.to_string(), port.map(str::to_string)))
                     .unwrap_or_default(),
             )
+            .with_sent_counter(metrics::counter!(
+                "logweir_component_sent_events_total",
+                &labels
+            ))
         };
 
         let mut sinks = Vec::new();
@@ -278,10 +313,10 @@ impl Topology {
                         message,
                     })?;
             let ports = decl.config.named_outputs();
-            let default_output = output_for(&decl.id, None);
+            let default_output = output_for(&decl.id, None, "transform", &decl.type_name);
             let named: Vec<Output> = ports
                 .iter()
-                .map(|p| output_for(&decl.id, Some(p)))
+                .map(|p| output_for(&decl.id, Some(p), "transform", &decl.type_name))
                 .collect();
             let input = receivers.remove(&decl.id).expect("a channel per transform");
             let id = decl.id.clone();
@@ -296,7 +331,7 @@ impl Topology {
         for decl in &config.sources {
             let ctx = SourceContext {
                 id: decl.id.clone(),
-                output: output_for(&decl.id, None),
+                output: output_for(&decl.id, None, "source", &decl.type_name),
                 shutdown: shutdown.child_token(),
                 data_dir: config.data_dir.clone(),
             };
@@ -413,6 +448,14 @@ impl Topology {
         stop_on_failure.abort();
         report
     }
+}
+
+fn component_labels(id: &str, kind: &'static str, type_name: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("component_id", id.to_string()),
+        ("component_kind", kind.to_string()),
+        ("component_type", type_name.to_string()),
+    ]
 }
 
 async fn run_transform(
