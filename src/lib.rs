@@ -6,6 +6,7 @@
 //! [`event::EventBatch`]es.
 
 pub mod api;
+pub mod buffers;
 pub mod cli;
 pub mod codec;
 pub mod condition;

@@ -21,6 +21,7 @@ use toml::Spanned;
 
 pub use error::{ConfigError, ConfigErrors, Location, SourceMap};
 
+use crate::buffers::BufferConfig;
 use crate::sinks::SinkConfig;
 use crate::sources::SourceConfig;
 use crate::transforms::TransformConfig;
@@ -57,6 +58,8 @@ pub struct ComponentDecl<C> {
     pub type_name: String,
     pub config: C,
     pub inputs: Vec<InputRef>,
+    /// The sink's buffer (`buffer = { … }`); `None` for sources and transforms.
+    pub buffer: Option<BufferConfig>,
     /// Where the component's table starts.
     pub location: Location,
 }
@@ -332,6 +335,31 @@ impl Loader<'_> {
                 },
                 (_, None) => Vec::new(),
             };
+            let buffer = match (kind, remove_key(&mut rest, "buffer")) {
+                (ComponentKind::Sink, Some(v)) => {
+                    match BufferConfig::deserialize(ValueDeserializer::from(v.clone())) {
+                        Ok(b) => Some(b),
+                        Err(e) => {
+                            let mut ce = toml_error(map, &e, v.span().start);
+                            ce.message = format!("sink `{id_str}` buffer: {}", ce.message);
+                            self.errors.push(ce);
+                            continue;
+                        }
+                    }
+                }
+                (ComponentKind::Sink, None) => Some(BufferConfig::default()),
+                (_, Some(v)) => {
+                    self.err(
+                        v.span().start,
+                        format!(
+                            "only sinks have a `buffer`; `{id_str}` is a {}",
+                            kind.as_str()
+                        ),
+                    );
+                    continue;
+                }
+                (_, None) => None,
+            };
             let span = body.span();
             let de = ValueDeserializer::from(Spanned::new(span.clone(), DeValue::Table(rest)));
             match parse(&type_name, de) {
@@ -340,6 +368,7 @@ impl Loader<'_> {
                     type_name,
                     config,
                     inputs,
+                    buffer,
                     location: map.location(at),
                 }),
                 Err(e) => {

@@ -23,6 +23,8 @@ pub struct EdgeStats {
     pub peak_in_flight_events: AtomicUsize,
     /// Sends that found the channel full and had to wait.
     pub blocked_sends: AtomicU64,
+    /// Events discarded because the channel was full (`when_full = "drop_newest"`).
+    pub discarded_events: AtomicU64,
     pub sent_events: AtomicU64,
 }
 
@@ -33,6 +35,9 @@ pub struct BatchSender {
     stats: Arc<EdgeStats>,
     /// `logweir_buffer_events` of the consuming component.
     buffered: metrics::Gauge,
+    /// `Some` when the consumer's buffer drops new batches instead of waiting
+    /// (`when_full = "drop_newest"`): counts them in `logweir_buffer_discarded_events_total`.
+    drop_when_full: Option<metrics::Counter>,
 }
 
 /// The receiver's side went away.
@@ -53,10 +58,23 @@ impl BatchSender {
         self.buffered.increment(n as f64);
         let result = match self.tx.try_send(batch) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(batch)) => {
-                self.stats.blocked_sends.fetch_add(1, Ordering::Relaxed);
-                self.tx.send(batch).await.map_err(|_| ClosedError)
-            }
+            Err(mpsc::error::TrySendError::Full(mut batch)) => match &self.drop_when_full {
+                Some(discarded) => {
+                    discarded.increment(n as u64);
+                    self.stats
+                        .discarded_events
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                    batch.finish(crate::finalization::EventStatus::Dropped);
+                    // Not in the channel after all.
+                    self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
+                    self.buffered.decrement(n as f64);
+                    return Ok(());
+                }
+                None => {
+                    self.stats.blocked_sends.fetch_add(1, Ordering::Relaxed);
+                    self.tx.send(batch).await.map_err(|_| ClosedError)
+                }
+            },
             Err(mpsc::error::TrySendError::Closed(_)) => Err(ClosedError),
         };
         if result.is_err() {
@@ -69,6 +87,63 @@ impl BatchSender {
     pub fn stats(&self) -> &Arc<EdgeStats> {
         &self.stats
     }
+
+    /// Blocking variant for producers on a dedicated thread (the disk buffer's reader).
+    pub fn blocking_send(&self, batch: EventBatch) -> Result<(), ClosedError> {
+        let n = batch.len();
+        let now = self.stats.in_flight_events.fetch_add(n, Ordering::AcqRel) + n;
+        self.stats
+            .peak_in_flight_events
+            .fetch_max(now, Ordering::AcqRel);
+        self.stats
+            .sent_events
+            .fetch_add(n as u64, Ordering::Relaxed);
+        self.buffered.increment(n as f64);
+        self.tx.blocking_send(batch).map_err(|_| {
+            self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
+            self.buffered.decrement(n as f64);
+            ClosedError
+        })
+    }
+
+    /// Sends unless the channel is full; a full channel gives the batch back.
+    pub fn try_send(&self, batch: EventBatch) -> Result<(), TrySendError> {
+        let n = batch.len();
+        // Count before handing over, as `send` does: once the batch is in the channel the
+        // receiver may already be subtracting it.
+        let now = self.stats.in_flight_events.fetch_add(n, Ordering::AcqRel) + n;
+        self.buffered.increment(n as f64);
+        let undo = || {
+            self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
+            self.buffered.decrement(n as f64);
+        };
+        match self.tx.try_send(batch) {
+            Ok(()) => {
+                self.stats
+                    .peak_in_flight_events
+                    .fetch_max(now, Ordering::AcqRel);
+                self.stats
+                    .sent_events
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(b)) => {
+                undo();
+                Err(TrySendError::Full(b))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                undo();
+                Err(TrySendError::Closed)
+            }
+        }
+    }
+}
+
+/// Why `try_send` did not send.
+#[derive(Debug)]
+pub enum TrySendError {
+    Full(EventBatch),
+    Closed,
 }
 
 /// The receiving half, owned by one component.
@@ -114,6 +189,7 @@ pub fn channel(capacity_batches: usize) -> (BatchSender, BatchReceiver) {
         capacity_batches,
         metrics::Gauge::noop(),
         metrics::Counter::noop(),
+        None,
     )
 }
 
@@ -123,6 +199,7 @@ pub fn channel_with_metrics(
     capacity_batches: usize,
     buffered: metrics::Gauge,
     received: metrics::Counter,
+    drop_when_full: Option<metrics::Counter>,
 ) -> (BatchSender, BatchReceiver) {
     let (tx, rx) = mpsc::channel(capacity_batches.max(1));
     let stats = Arc::new(EdgeStats {
@@ -134,6 +211,7 @@ pub fn channel_with_metrics(
             tx,
             stats: Arc::clone(&stats),
             buffered: buffered.clone(),
+            drop_when_full,
         },
         BatchReceiver {
             rx,

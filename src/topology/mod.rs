@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use channel::{BatchReceiver, BatchSender, ClosedError, EdgeStats};
 
+use crate::buffers::disk::DiskBuffer;
+use crate::buffers::{BufferConfig, WhenFull};
 use crate::config::PipelineConfig;
 use crate::event::{Event, EventBatch};
 use crate::finalization::EventStatus;
@@ -229,24 +231,43 @@ impl Topology {
         let mut receivers: HashMap<String, BatchReceiver> = HashMap::new();
         let mut senders: HashMap<String, BatchSender> = HashMap::new();
         let mut edges = Vec::new();
+        let default_buffer = BufferConfig::Memory {
+            max_events: CHANNEL_CAPACITY_BATCHES * MAX_BATCH_EVENTS,
+            when_full: WhenFull::Block,
+        };
         let consumers = config
             .transforms
             .iter()
-            .map(|t| (&t.id, &t.inputs, "transform", t.type_name.as_str()))
-            .chain(
-                config
-                    .sinks
-                    .iter()
-                    .map(|s| (&s.id, &s.inputs, "sink", s.type_name.as_str())),
-            );
+            .map(|t| {
+                (
+                    &t.id,
+                    &t.inputs,
+                    "transform",
+                    t.type_name.as_str(),
+                    &default_buffer,
+                )
+            })
+            .chain(config.sinks.iter().map(|s| {
+                (
+                    &s.id,
+                    &s.inputs,
+                    "sink",
+                    s.type_name.as_str(),
+                    s.buffer.as_ref().unwrap_or(&default_buffer),
+                )
+            }));
         // (producer id, port) -> senders of its consumers
         let mut wiring: HashMap<(String, Option<String>), Vec<BatchSender>> = HashMap::new();
-        for (id, inputs, kind, type_name) in consumers {
+        for (id, inputs, kind, type_name, buffer) in consumers {
             let labels = component_labels(id, kind, type_name);
+            let drop_when_full = (matches!(buffer, BufferConfig::Memory { .. })
+                && buffer.when_full() == WhenFull::DropNewest)
+                .then(|| metrics::counter!("logweir_buffer_discarded_events_total", &labels));
             let (tx, rx) = channel::channel_with_metrics(
-                CHANNEL_CAPACITY_BATCHES,
+                buffer.channel_capacity_batches(),
                 metrics::gauge!("logweir_buffer_events", &labels),
                 metrics::counter!("logweir_component_received_events_total", &labels),
+                drop_when_full,
             );
             edges.push((id.clone(), Arc::clone(tx.stats())));
             for input in inputs {
@@ -279,21 +300,42 @@ impl Topology {
 
         let mut sinks = Vec::new();
         for decl in &config.sinks {
-            let input = receivers.remove(&decl.id).expect("a channel per sink");
+            let build_error = |message: String| BuildError::Component {
+                component_kind: "sink",
+                id: decl.id.clone(),
+                type_name: decl.type_name.clone(),
+                message,
+            };
+            let mut input = receivers.remove(&decl.id).expect("a channel per sink");
+            let mut disk_buffer = None;
+            if let Some(BufferConfig::Disk {
+                max_bytes,
+                when_full,
+            }) = &decl.buffer
+            {
+                let dir = config.data_dir.join("buffers").join(&decl.id);
+                let (buffer, sink_input) =
+                    DiskBuffer::start(dir, &decl.id, *max_bytes, *when_full, input)
+                        .map_err(|e| build_error(e.to_string()))?;
+                input = sink_input;
+                disk_buffer = Some(buffer);
+            }
             let ctx = SinkContext {
                 id: decl.id.clone(),
                 input,
                 data_dir: config.data_dir.clone(),
             };
-            let fut = decl
-                .config
-                .build(ctx)
-                .map_err(|message| BuildError::Component {
-                    component_kind: "sink",
-                    id: decl.id.clone(),
-                    type_name: decl.type_name.clone(),
-                    message,
-                })?;
+            let sink = decl.config.build(ctx).map_err(build_error)?;
+            let id = decl.id.clone();
+            let fut: ComponentFuture = match disk_buffer {
+                None => sink,
+                Some(buffer) => Box::pin(async move {
+                    let result = sink.await;
+                    let report = buffer.join().await;
+                    tracing::info!(component_id = %id, written = report.written_events, replayed = report.replayed_events, discarded = report.discarded_events, corrupt = report.corrupt_records, "disk buffer closed");
+                    result
+                }),
+            };
             sinks.push(RunningComponent {
                 id: decl.id.clone(),
                 kind: "sink",
