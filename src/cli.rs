@@ -116,6 +116,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.log_format, &cli.log_level);
     match cli.command {
         Command::Validate { config } => match load(&config) {
+            Ok(c) if !build_transforms(&c) => ExitCode::from(EXIT_CONFIG),
             Ok(c) => {
                 println!(
                     "{}: ok ({} sources, {} transforms, {} sinks)",
@@ -161,6 +162,36 @@ pub fn main() -> ExitCode {
             runtime.block_on(run(config, Duration::from_secs(drain_timeout_secs)))
         }
     }
+}
+
+/// Builds every transform once (compiling regexes, formats, templates) so `validate` reports
+/// what only building finds, located at the component. Builds have no side effects.
+fn build_transforms(config: &PipelineConfig) -> bool {
+    let ctx = crate::transforms::TransformContext {
+        data_dir: config.data_dir.clone(),
+    };
+    let mut errors = 0;
+    for decl in &config.transforms {
+        if let Err(e) = decl.config.build(&decl.id, &ctx) {
+            errors += 1;
+            eprintln!(
+                "{}:{}:{}: transform `{}` ({}): {e}",
+                config.file.display(),
+                decl.location.line,
+                decl.location.column,
+                decl.id,
+                decl.type_name
+            );
+        }
+    }
+    if errors > 0 {
+        eprintln!(
+            "{errors} error{} in {}",
+            if errors == 1 { "" } else { "s" },
+            config.file.display()
+        );
+    }
+    errors == 0
 }
 
 fn run_tests(config: &PipelineConfig) -> ExitCode {

@@ -1,6 +1,7 @@
 //! `parse_timestamp` transform: parses a text field into a timestamp (by default into
 //! `@timestamp`), trying RFC 3339 and strftime formats in order, reading zone-less formats in
-//! the configured time zone. Formats and the zone are resolved once at build.
+//! the configured time zone. Formats and the zone are resolved once at build. An event
+//! without the field passes unchanged.
 
 use serde::Deserialize;
 
@@ -74,8 +75,11 @@ struct ParseTimestamp {
 }
 
 impl ParseTimestamp {
+    /// A missing field is not a failure: there is nothing to parse (an upstream parser that
+    /// did not match has already tagged the event).
     fn apply(&mut self, event: &mut Event) -> Result<(), String> {
         let nanos = match event.fields.get_path(&self.config.field) {
+            None => return Ok(()),
             Some(Value::Bytes(b)) => self.parser.parse(b).ok_or_else(|| {
                 format!(
                     "`{}` matches none of the formats {:?}",
@@ -91,7 +95,6 @@ impl ParseTimestamp {
                     other.kind_name()
                 ))
             }
-            None => return Err(format!("field `{}` is missing", self.config.field)),
         };
         if self.config.drop_original && self.config.field != self.config.target {
             event.fields.remove_path(&self.config.field);
@@ -167,18 +170,21 @@ drop_original = true"#,
     }
 
     #[test]
-    fn unparseable_missing_and_non_text_fields_follow_on_error() {
+    fn unparseable_and_non_text_fields_follow_on_error_missing_ones_pass() {
         let mut t = build("parse_timestamp", "field = \"t\"");
         let out = run(
             t.as_mut(),
             vec![
                 json(serde_json::json!({"t": "last tuesday"})),
-                json(serde_json::json!({"x": 1})),
                 json(serde_json::json!({"t": 12})),
+                json(serde_json::json!({"x": 1})),
             ],
         );
         assert_eq!(out.len(), 3);
-        assert!(out.iter().all(|e| e.has_tag("timestamp_parse_failure")));
+        assert!(out[..2]
+            .iter()
+            .all(|e| e.has_tag("timestamp_parse_failure")));
+        assert!(!out[2].has_tag("timestamp_parse_failure"));
         assert!(out.iter().all(|e| e.timestamp() == Some(0)));
         let mut t = build("parse_timestamp", "field = \"t\"\non_error = \"drop\"");
         assert!(run(t.as_mut(), vec![json(serde_json::json!({"t": "x"}))]).is_empty());
