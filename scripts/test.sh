@@ -17,7 +17,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 cargo test --workspace --exclude logweir-benches --locked
-# Every pipeline shipped in pipelines/ must validate.
+# Every pipeline shipped in pipelines/ must validate and pass its [[tests]].
 for p in pipelines/*.toml; do
   cargo run --quiet --locked -- validate -c "$p"
+  cargo run --quiet --locked -- --log-level error test -c "$p"
 done

@@ -1,8 +1,9 @@
-//! The command line: `run`, `validate`, `graph`.
+//! The command line: `run`, `validate`, `test`, `graph`.
 //!
 //! Exit codes (documented in `--help` and the README):
 //! - 0: success (a run drained completely, a config is valid);
-//! - 1: the pipeline failed while running (a component error, or the drain deadline passed);
+//! - 1: the pipeline failed while running (a component error, or the drain deadline passed),
+//!   or a pipeline unit test failed;
 //! - 2: wrong command-line usage;
 //! - 78: the configuration is invalid (`EX_CONFIG`).
 
@@ -25,9 +26,10 @@ const EXAMPLES: &str = "\
 Examples:
   logweir run -c pipelines/quickstart.toml       run a pipeline until its sources finish
   logweir validate -c pipelines/kubernetes.toml  check a pipeline, print errors as FILE:LINE:COL
+  logweir test -c pipelines/quickstart.toml      run the pipeline's [[tests]] on its transforms
   logweir graph -c pipelines/quickstart.toml --format mermaid
 
-Exit codes: 0 success, 1 the pipeline failed while running, 2 usage error,
+Exit codes: 0 success, 1 the pipeline failed while running or a test failed, 2 usage error,
 78 invalid configuration.";
 
 #[derive(Debug, Parser)]
@@ -63,6 +65,12 @@ pub enum Command {
     },
     /// Check a pipeline file and report every error with FILE:LINE:COL.
     Validate {
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Run the pipeline's `[[tests]]`: feed their events through the transforms only (no
+    /// sources, no sinks) and check the outputs; prints a diff for each failure.
+    Test {
         #[arg(short, long)]
         config: PathBuf,
     },
@@ -108,6 +116,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.log_format, &cli.log_level);
     match cli.command {
         Command::Validate { config } => match load(&config) {
+            Ok(c) if !build_transforms(&c) => ExitCode::from(EXIT_CONFIG),
             Ok(c) => {
                 println!(
                     "{}: ok ({} sources, {} transforms, {} sinks)",
@@ -118,6 +127,10 @@ pub fn main() -> ExitCode {
                 );
                 ExitCode::SUCCESS
             }
+            Err(code) => code,
+        },
+        Command::Test { config } => match load(&config) {
+            Ok(c) => run_tests(&c),
             Err(code) => code,
         },
         Command::Graph { config, format } => match load(&config) {
@@ -148,6 +161,84 @@ pub fn main() -> ExitCode {
             };
             runtime.block_on(run(config, Duration::from_secs(drain_timeout_secs)))
         }
+    }
+}
+
+/// Builds every transform once (compiling regexes, formats, templates) so `validate` reports
+/// what only building finds, located at the component. Builds have no side effects.
+fn build_transforms(config: &PipelineConfig) -> bool {
+    let ctx = crate::transforms::TransformContext {
+        data_dir: config.data_dir.clone(),
+    };
+    let mut errors = 0;
+    for decl in &config.transforms {
+        if let Err(e) = decl.config.build(&decl.id, &ctx) {
+            errors += 1;
+            eprintln!(
+                "{}:{}:{}: transform `{}` ({}): {e}",
+                config.file.display(),
+                decl.location.line,
+                decl.location.column,
+                decl.id,
+                decl.type_name
+            );
+        }
+    }
+    if errors > 0 {
+        eprintln!(
+            "{errors} error{} in {}",
+            if errors == 1 { "" } else { "s" },
+            config.file.display()
+        );
+    }
+    errors == 0
+}
+
+fn run_tests(config: &PipelineConfig) -> ExitCode {
+    let file = config.file.display();
+    if config.tests.is_empty() {
+        println!("{file}: no tests");
+        return ExitCode::SUCCESS;
+    }
+    let outcomes = match crate::pipeline_tests::run_all(config) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{file}: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    println!(
+        "running {} test{} from {file}",
+        outcomes.len(),
+        if outcomes.len() == 1 { "" } else { "s" }
+    );
+    for o in &outcomes {
+        println!(
+            "test {} ... {}",
+            o.name,
+            if o.passed() { "ok" } else { "FAILED" }
+        );
+    }
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed()).collect();
+    for o in &failed {
+        println!(
+            "\n--- {} ({file}:{}:{})",
+            o.name, o.location.line, o.location.column
+        );
+        for f in &o.failures {
+            println!("  {f}");
+        }
+    }
+    println!(
+        "\ntest result: {}. {} passed; {} failed",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        outcomes.len() - failed.len(),
+        failed.len()
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_RUNTIME)
     }
 }
 

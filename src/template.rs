@@ -2,8 +2,9 @@
 //!
 //! `{{ field.path }}` inserts a field's value; `%Y`, `%m`, `%d`, `%H`, `%M`, `%S`, `%j`, `%y`,
 //! `%F`, `%T`, `%s` and `%%` format the event's `@timestamp` (UTC). Templates are parsed once
-//! at build time. Rendering writes into a caller's reusable `String`; field values are made
-//! safe for paths (a value cannot add directories or climb out of the template's folder).
+//! at build time. Rendering writes into a caller's reusable `String`. [`Template::render`]
+//! makes field values safe for paths (a value cannot add directories or climb out of the
+//! template's folder); [`Template::render_raw`] inserts them as they are, for enrichment.
 
 use std::fmt::Write;
 
@@ -104,6 +105,24 @@ impl Template {
     /// paths are returned so the caller can count them; nothing is dropped for a missing
     /// field.
     pub fn render(&self, event: &Event, out: &mut String) -> Option<FieldPath> {
+        self.render_with(event, out, true)
+    }
+
+    /// Renders like [`render`](Self::render) but inserts field values unchanged (path
+    /// characters included): for values that become field contents, never paths.
+    pub fn render_raw(&self, event: &Event, out: &mut String) -> Option<FieldPath> {
+        self.render_with(event, out, false)
+    }
+
+    /// The field path when the template is exactly one `{{ field }}` and nothing else.
+    pub fn single_field(&self) -> Option<&FieldPath> {
+        match self.parts.as_slice() {
+            [Part::Field(path)] => Some(path),
+            _ => None,
+        }
+    }
+
+    fn render_with(&self, event: &Event, out: &mut String, safe: bool) -> Option<FieldPath> {
         out.clear();
         let mut missing = None;
         let mut civil: Option<Civil> = None;
@@ -111,7 +130,8 @@ impl Template {
             match part {
                 Part::Literal(s) => out.push_str(s),
                 Part::Field(path) => match event.get(path) {
-                    Some(v) => push_safe(out, v),
+                    Some(v) if safe => push_safe(out, v),
+                    Some(v) => push_raw(out, v),
                     None => {
                         out.push_str("_missing_");
                         missing = Some(path.clone());
@@ -143,9 +163,8 @@ impl Template {
     }
 }
 
-/// Appends a field value with path separators, `..` and control characters neutralised.
-fn push_safe(out: &mut String, value: &Value) {
-    let start = out.len();
+/// Appends a field value as text.
+fn push_raw(out: &mut String, value: &Value) {
     match value {
         Value::Bytes(_) => out.push_str(value.as_str().unwrap_or("_invalid_")),
         Value::Integer(i) => {
@@ -159,7 +178,18 @@ fn push_safe(out: &mut String, value: &Value) {
         }
         Value::Timestamp(t) => out.push_str(&crate::time::format_rfc3339(*t)),
         Value::Null => out.push_str("null"),
+        Value::Array(_) | Value::Object(_) => {
+            let _ = write!(out, "{value:?}");
+        }
+    }
+}
+
+/// Appends a field value with path separators, `..` and control characters neutralised.
+fn push_safe(out: &mut String, value: &Value) {
+    let start = out.len();
+    match value {
         Value::Array(_) | Value::Object(_) => out.push_str("_complex_"),
+        other => push_raw(out, other),
     }
     if out.len() == start {
         out.push_str("_empty_");
@@ -218,6 +248,20 @@ mod tests {
         let missing = t.render(&event(), &mut s);
         assert_eq!(s, "/logs/_._.._etc_passwd/_missing_.log");
         assert_eq!(missing, Some(FieldPath::parse("nope").unwrap()));
+    }
+
+    #[test]
+    fn raw_rendering_keeps_path_characters() {
+        let t = Template::parse("{{ evil }}-{{ kubernetes.namespace }}").unwrap();
+        let mut s = String::new();
+        assert_eq!(t.render_raw(&event(), &mut s), None);
+        assert_eq!(s, "../../etc/passwd-shop");
+        assert_eq!(t.single_field(), None);
+        let single = Template::parse("{{ evil }}").unwrap();
+        assert_eq!(
+            single.single_field(),
+            Some(&FieldPath::parse("evil").unwrap())
+        );
     }
 
     #[test]

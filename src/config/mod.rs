@@ -22,6 +22,7 @@ use toml::Spanned;
 pub use error::{ConfigError, ConfigErrors, Location, SourceMap};
 
 use crate::buffers::BufferConfig;
+use crate::pipeline_tests::{OutputRef, PipelineTest, PipelineTestConfig};
 use crate::sinks::SinkConfig;
 use crate::sources::SourceConfig;
 use crate::transforms::TransformConfig;
@@ -74,9 +75,11 @@ pub struct PipelineConfig {
     pub sources: Vec<ComponentDecl<SourceConfig>>,
     pub transforms: Vec<ComponentDecl<TransformConfig>>,
     pub sinks: Vec<ComponentDecl<SinkConfig>>,
+    /// The `[[tests]]` of the file (run by `logweir test`, ignored by `run`).
+    pub tests: Vec<PipelineTest>,
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["data_dir", "api", "sources", "transforms", "sinks"];
+const TOP_LEVEL_KEYS: &[&str] = &["data_dir", "api", "sources", "transforms", "sinks", "tests"];
 
 /// Which registry a component table belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +178,7 @@ impl Loader<'_> {
         let mut sources = Vec::new();
         let mut transforms = Vec::new();
         let mut sinks = Vec::new();
+        let mut tests_value = None;
         for (key, value) in doc.get_ref().iter() {
             let key_offset = key.span().start;
             match key.get_ref().as_ref() {
@@ -200,6 +204,7 @@ impl Loader<'_> {
                         self.components(ComponentKind::Transform, value, TransformConfig::parse)
                 }
                 "sinks" => sinks = self.components(ComponentKind::Sink, value, SinkConfig::parse),
+                "tests" => tests_value = Some(value),
                 other => {
                     let hint = match error::did_you_mean(other, TOP_LEVEL_KEYS.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`? "),
@@ -224,6 +229,10 @@ impl Loader<'_> {
         if sinks.is_empty() && self.errors.is_empty() {
             self.err(0, "the pipeline has no sinks: add a `[sinks.<id>]` table");
         }
+        let tests = match tests_value {
+            Some(value) => self.tests(value, &transforms),
+            None => Vec::new(),
+        };
         let config = PipelineConfig {
             file: map.file().to_path_buf(),
             data_dir,
@@ -231,6 +240,7 @@ impl Loader<'_> {
             sources,
             transforms,
             sinks,
+            tests,
         };
         if self.errors.is_empty() {
             self.errors.extend(check_graph(&config));
@@ -378,6 +388,122 @@ impl Loader<'_> {
                     self.errors.push(ce);
                 }
             }
+        }
+        out
+    }
+
+    /// Parses `[[tests]]` and checks that they name existing transforms and outputs.
+    fn tests(
+        &mut self,
+        value: &Spanned<DeValue<'_>>,
+        transforms: &[ComponentDecl<TransformConfig>],
+    ) -> Vec<PipelineTest> {
+        let map = self.map;
+        let Some(array) = value.get_ref().as_array() else {
+            self.err(
+                value.span().start,
+                "`tests` must be an array of tables: write each test as `[[tests]]`",
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in array.iter() {
+            let at = item.span().start;
+            let config =
+                match PipelineTestConfig::deserialize(ValueDeserializer::from(item.clone())) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let mut ce = toml_error(map, &e, at);
+                        ce.message = format!("test: {}", ce.message);
+                        self.errors.push(ce);
+                        continue;
+                    }
+                };
+            let name = config.name.clone();
+            let transform_ids: Vec<&str> = transforms.iter().map(|t| t.id.as_str()).collect();
+            let check_output = |loader: &mut Self, what: &str, s: &Spanned<String>| {
+                let r = OutputRef::parse(s.get_ref());
+                let Some(t) = transforms.iter().find(|t| t.id == r.component) else {
+                    let hint =
+                        match error::did_you_mean(&r.component, transform_ids.iter().copied()) {
+                            Some(h) => format!("; did you mean `{h}`?"),
+                            None => format!("; transforms are {}", error::list(&transform_ids)),
+                        };
+                    loader.err(
+                        s.span().start,
+                        format!(
+                            "test `{name}`: {what} `{}` is not a transform{hint}",
+                            s.get_ref()
+                        ),
+                    );
+                    return;
+                };
+                if let Some(port) = &r.port {
+                    let ports = t.config.named_outputs();
+                    if !ports.contains(port) {
+                        let listed: Vec<&str> = ports.iter().map(String::as_str).collect();
+                        loader.err(
+                            s.span().start,
+                            format!(
+                                "test `{name}`: `{}` has no output named `{port}`{}",
+                                r.component,
+                                if listed.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!("; its outputs are {}", error::list(&listed))
+                                }
+                            ),
+                        );
+                    }
+                }
+            };
+            if config.inputs.is_empty() {
+                self.err(at, format!("test `{name}` has no `[[tests.inputs]]`"));
+            }
+            for input in &config.inputs {
+                let id = input.insert_at.get_ref();
+                if !transforms.iter().any(|t| &t.id == id) {
+                    let hint = match error::did_you_mean(id, transform_ids.iter().copied()) {
+                        Some(h) => format!("; did you mean `{h}`?"),
+                        None => format!("; transforms are {}", error::list(&transform_ids)),
+                    };
+                    self.err(
+                        input.insert_at.span().start,
+                        format!("test `{name}`: `insert_at = \"{id}\"` is not a transform{hint}"),
+                    );
+                }
+                if input.events.is_empty() && input.value.is_none() && input.values.is_empty() {
+                    self.err(
+                        input.insert_at.span().start,
+                        format!("test `{name}`: input has no `events`, `value` or `values`"),
+                    );
+                }
+            }
+            if config.outputs.is_empty() && config.no_outputs_from.is_empty() {
+                self.err(
+                    at,
+                    format!("test `{name}` checks nothing: add `[[tests.outputs]]` or `no_outputs_from`"),
+                );
+            }
+            for output in &config.outputs {
+                check_output(self, "`extract_from`", &output.extract_from);
+                if output.conditions.is_empty()
+                    && output.count.is_none()
+                    && output.events.is_empty()
+                {
+                    self.err(
+                        output.extract_from.span().start,
+                        format!("test `{name}`: output `{}` checks nothing: add `conditions`, `count` or `events`", output.extract_from.get_ref()),
+                    );
+                }
+            }
+            for s in &config.no_outputs_from {
+                check_output(self, "`no_outputs_from`", s);
+            }
+            out.push(PipelineTest {
+                config,
+                location: map.location(at),
+            });
         }
         out
     }

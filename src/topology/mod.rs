@@ -344,16 +344,19 @@ impl Topology {
         }
 
         let mut transforms = Vec::new();
+        let transform_context = crate::transforms::TransformContext {
+            data_dir: config.data_dir.clone(),
+        };
         for decl in &config.transforms {
-            let transform =
-                decl.config
-                    .build(&decl.id)
-                    .map_err(|message| BuildError::Component {
-                        component_kind: "transform",
-                        id: decl.id.clone(),
-                        type_name: decl.type_name.clone(),
-                        message,
-                    })?;
+            let transform = decl
+                .config
+                .build(&decl.id, &transform_context)
+                .map_err(|message| BuildError::Component {
+                    component_kind: "transform",
+                    id: decl.id.clone(),
+                    type_name: decl.type_name.clone(),
+                    message,
+                })?;
             let ports = decl.config.named_outputs();
             let default_output = output_for(&decl.id, None, "transform", &decl.type_name);
             let named: Vec<Output> = ports

@@ -3,33 +3,117 @@
 //! The registry is [`TransformConfig`]: one variant per transform type, a `match` on the type
 //! name in [`TransformConfig::parse`], and [`TransformConfig::build`] which compiles the
 //! transform (conditions, regexes, paths) once, before any event flows.
+//!
+//! Shared pieces: [`failure`] (the `on_error` policy of parsers, dead letters included),
+//! [`convert`] (typed conversions and timestamp formats), [`ordered_map`] (tables read in
+//! configuration order).
 
+pub mod add_fields;
+pub mod coerce;
+pub mod convert;
+pub mod failure;
 pub mod filter;
+pub mod host;
+pub mod ordered_map;
 pub mod parse_json;
+pub mod parse_logfmt;
+pub mod parse_regex;
+pub mod parse_syslog;
+pub mod parse_timestamp;
+pub mod remove_fields;
+pub mod rename_fields;
+pub mod route;
+pub mod sample;
+pub mod throttle;
+
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use toml::de::ValueDeserializer;
 
 use crate::topology::Transform;
 
+/// What a transform gets when it is built.
+#[derive(Debug, Clone)]
+pub struct TransformContext {
+    /// The pipeline's `data_dir` (dead letters go to `<data_dir>/dead_letter/`).
+    pub data_dir: PathBuf,
+}
+
+impl TransformContext {
+    /// A context for unit tests whose transforms write nothing to disk.
+    pub fn for_tests() -> TransformContext {
+        TransformContext {
+            data_dir: std::env::temp_dir().join("logweir-transform-tests"),
+        }
+    }
+}
+
 /// The typed configuration of one transform.
 #[derive(Debug, Clone)]
 pub enum TransformConfig {
     ParseJson(parse_json::ParseJsonConfig),
+    ParseRegex(parse_regex::ParseRegexConfig),
+    ParseLogfmt(parse_logfmt::ParseLogfmtConfig),
+    ParseSyslog(parse_syslog::ParseSyslogConfig),
+    ParseTimestamp(parse_timestamp::ParseTimestampConfig),
+    AddFields(add_fields::AddFieldsConfig),
+    Host(host::HostConfig),
+    RemoveFields(remove_fields::RemoveFieldsConfig),
+    RenameFields(rename_fields::RenameFieldsConfig),
+    Coerce(coerce::CoerceConfig),
     Filter(filter::FilterConfig),
+    Route(route::RouteConfig),
+    Sample(sample::SampleConfig),
+    Throttle(throttle::ThrottleConfig),
 }
 
 impl TransformConfig {
     /// Every transform type name, as written in `type = "…"`.
-    pub const TYPES: &'static [&'static str] = &["parse_json", "filter"];
+    pub const TYPES: &'static [&'static str] = &[
+        "parse_json",
+        "parse_regex",
+        "parse_logfmt",
+        "parse_syslog",
+        "parse_timestamp",
+        "add_fields",
+        "host",
+        "remove_fields",
+        "rename_fields",
+        "coerce",
+        "filter",
+        "route",
+        "sample",
+        "throttle",
+    ];
 
     pub fn parse(
         type_name: &str,
         table: ValueDeserializer<'_>,
     ) -> Result<TransformConfig, toml::de::Error> {
+        TransformConfig::parse_from(type_name, table)
+    }
+
+    /// [`parse`](Self::parse) from any deserializer of the component's table (without `type`).
+    pub fn parse_from<'de, D: serde::Deserializer<'de>>(
+        type_name: &str,
+        table: D,
+    ) -> Result<TransformConfig, D::Error> {
         Ok(match type_name {
             "parse_json" => TransformConfig::ParseJson(Deserialize::deserialize(table)?),
+            "parse_regex" => TransformConfig::ParseRegex(Deserialize::deserialize(table)?),
+            "parse_logfmt" => TransformConfig::ParseLogfmt(Deserialize::deserialize(table)?),
+            "parse_syslog" => TransformConfig::ParseSyslog(Deserialize::deserialize(table)?),
+            "parse_timestamp" => TransformConfig::ParseTimestamp(Deserialize::deserialize(table)?),
+            "add_fields" => TransformConfig::AddFields(Deserialize::deserialize(table)?),
+            "host" => TransformConfig::Host(Deserialize::deserialize(table)?),
+            "remove_fields" => TransformConfig::RemoveFields(Deserialize::deserialize(table)?),
+            "rename_fields" => TransformConfig::RenameFields(Deserialize::deserialize(table)?),
+            "coerce" => TransformConfig::Coerce(Deserialize::deserialize(table)?),
             "filter" => TransformConfig::Filter(Deserialize::deserialize(table)?),
+            "route" => TransformConfig::Route(Deserialize::deserialize(table)?),
+            "sample" => TransformConfig::Sample(Deserialize::deserialize(table)?),
+            "throttle" => TransformConfig::Throttle(Deserialize::deserialize(table)?),
             other => {
                 return Err(serde::de::Error::custom(format!(
                     "unknown transform type `{other}`"
@@ -38,17 +122,95 @@ impl TransformConfig {
         })
     }
 
-    /// Names of the outputs besides the default one (`route` has one per route).
+    /// Names of the outputs besides the default one (`route` has one per route plus
+    /// `_unmatched`), in a stable order: the index of a name is its `push_named` index.
     pub fn named_outputs(&self) -> Vec<String> {
         match self {
-            TransformConfig::ParseJson(_) | TransformConfig::Filter(_) => Vec::new(),
+            TransformConfig::Route(c) => c.named_outputs(),
+            _ => Vec::new(),
         }
     }
 
-    pub fn build(&self, id: &str) -> Result<Box<dyn Transform>, String> {
+    pub fn build(&self, id: &str, ctx: &TransformContext) -> Result<Box<dyn Transform>, String> {
         match self {
-            TransformConfig::ParseJson(c) => c.build(id),
+            TransformConfig::ParseJson(c) => c.build(id, ctx),
+            TransformConfig::ParseRegex(c) => c.build(id, ctx),
+            TransformConfig::ParseLogfmt(c) => c.build(id, ctx),
+            TransformConfig::ParseSyslog(c) => c.build(id, ctx),
+            TransformConfig::ParseTimestamp(c) => c.build(id, ctx),
+            TransformConfig::AddFields(c) => c.build(id),
+            TransformConfig::Host(c) => c.build(id),
+            TransformConfig::RemoveFields(c) => c.build(id),
+            TransformConfig::RenameFields(c) => c.build(id),
+            TransformConfig::Coerce(c) => c.build(id),
             TransformConfig::Filter(c) => c.build(id),
+            TransformConfig::Route(c) => c.build(id),
+            TransformConfig::Sample(c) => c.build(id),
+            TransformConfig::Throttle(c) => c.build(id),
         }
+    }
+
+    /// Parses one `[transforms.<id>]` table (with its `type`), e.g. a
+    /// pattern snippet from `pipelines/patterns/`. `inputs` is ignored.
+    pub fn from_toml_table(table: &toml::Table) -> Result<TransformConfig, String> {
+        let mut table = table.clone();
+        let type_name = match table.remove("type") {
+            Some(toml::Value::String(s)) => s,
+            _ => return Err("the table has no string `type`".to_string()),
+        };
+        table.remove("inputs");
+        TransformConfig::parse_from(&type_name, toml::Value::Table(table))
+            .map_err(|e| e.message().to_string())
+    }
+}
+
+/// Helpers for the transforms' unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+
+    use crate::event::{Event, EventBatch};
+    use crate::finalization::{BatchNotifier, BatchStatusReceiver, EventFinalizer};
+    use crate::topology::TransformOutput;
+
+    use super::{TransformConfig, TransformContext};
+
+    /// `event` with a finalizer of its own batch: the receiver resolves once it is finished.
+    pub fn tracked(mut event: Event) -> (Event, BatchStatusReceiver) {
+        let (notifier, rx) = BatchNotifier::new();
+        event.meta.finalizer = Some(EventFinalizer::new(Arc::clone(&notifier)));
+        (event, rx)
+    }
+
+    /// An event with `message` and `@timestamp` 0.
+    pub fn message(text: &str) -> Event {
+        Event::from_message(Bytes::copy_from_slice(text.as_bytes()), 0)
+    }
+
+    /// An event from JSON (`@timestamp` 0 unless given).
+    pub fn json(value: serde_json::Value) -> Event {
+        Event::from_json(&value, 0)
+    }
+
+    /// Builds a transform of `type_name` from TOML options.
+    pub fn build(type_name: &str, options: &str) -> Box<dyn crate::topology::Transform> {
+        let config = config(type_name, options).unwrap();
+        config.build("t", &TransformContext::for_tests()).unwrap()
+    }
+
+    /// Parses a transform config of `type_name` from TOML options.
+    pub fn config(type_name: &str, options: &str) -> Result<TransformConfig, String> {
+        let mut table: toml::Table = toml::from_str(options).map_err(|e| e.to_string())?;
+        table.insert("type".into(), toml::Value::String(type_name.into()));
+        TransformConfig::from_toml_table(&table)
+    }
+
+    /// Runs one batch through `t` and returns its default output.
+    pub fn run(t: &mut dyn crate::topology::Transform, events: Vec<Event>) -> Vec<Event> {
+        let mut out = TransformOutput::default();
+        t.transform(EventBatch::new(events), &mut out);
+        out.take_default()
     }
 }

@@ -10,21 +10,10 @@ use bytes::Bytes;
 use serde::Deserialize;
 use simd_json::{Node, StaticNode};
 
+use super::failure::{Failures, OnError};
+use super::TransformContext;
 use crate::event::{Event, EventBatch, FieldPath, Key, Object, Value};
-use crate::finalization::EventStatus;
 use crate::topology::{Transform, TransformOutput};
-
-/// What to do with an event whose field is not valid JSON (or not an object when merging
-/// into the root).
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum OnError {
-    /// Pass the event on unchanged, tagged `parse_failure`.
-    #[default]
-    Keep,
-    /// Drop the event (counted).
-    Drop,
-}
 
 /// Parses JSON text in a field.
 #[derive(Debug, Clone, Deserialize)]
@@ -39,7 +28,8 @@ pub struct ParseJsonConfig {
     /// Remove `field` after a successful parse.
     #[serde(default)]
     pub drop_original: bool,
-    /// What happens on a parse failure.
+    /// What happens on a parse failure: `keep` (tagged `parse_failure`), `drop` or
+    /// `dead_letter` (to `<data_dir>/dead_letter/<id>.ndjson`).
     #[serde(default)]
     pub on_error: OnError,
 }
@@ -49,12 +39,11 @@ fn default_field() -> FieldPath {
 }
 
 impl ParseJsonConfig {
-    pub fn build(&self, id: &str) -> Result<Box<dyn Transform>, String> {
+    pub fn build(&self, id: &str, ctx: &TransformContext) -> Result<Box<dyn Transform>, String> {
         Ok(Box::new(ParseJson {
-            id: id.to_string(),
             config: self.clone(),
             parser: JsonParser::default(),
-            failures: 0,
+            failures: Failures::new(id, self.on_error, "parse_failure", ctx),
         }))
     }
 }
@@ -154,20 +143,19 @@ fn convert(nodes: &[Node<'_>], i: &mut usize, original: &Bytes, base: usize) -> 
 }
 
 struct ParseJson {
-    id: String,
     config: ParseJsonConfig,
     parser: JsonParser,
-    failures: u64,
+    failures: Failures,
 }
 
 impl ParseJson {
-    fn apply(&mut self, event: &mut Event) -> bool {
+    fn apply(&mut self, event: &mut Event) -> Result<(), &'static str> {
         let Some(Value::Bytes(text)) = event.fields.get_path(&self.config.field) else {
-            return false;
+            return Err("field is missing or not a string");
         };
         let text = text.clone();
         let Some(parsed) = self.parser.parse(&text) else {
-            return false;
+            return Err("field is not valid JSON");
         };
         match &self.config.target {
             Some(target) => {
@@ -178,7 +166,7 @@ impl ParseJson {
             }
             None => {
                 let Value::Object(obj) = parsed else {
-                    return false;
+                    return Err("field is JSON but not an object (set `target` to keep it)");
                 };
                 if self.config.drop_original {
                     event.fields.remove_path(&self.config.field);
@@ -186,7 +174,7 @@ impl ParseJson {
                 merge_root(&mut event.fields, obj);
             }
         }
-        true
+        Ok(())
     }
 }
 
@@ -208,25 +196,12 @@ impl Transform for ParseJson {
     fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
         output.reserve(batch.len());
         for mut event in batch.events {
-            if self.apply(&mut event) {
-                output.push(event);
-                continue;
-            }
-            self.failures += 1;
-            // Repeats are rate-limited: the first failure warns, later ones log at powers of two.
-            if self.failures == 1 {
-                tracing::warn!(component_id = %self.id, "field is not a JSON object; such events are tagged `parse_failure`");
-            } else if self.failures.is_power_of_two() {
-                tracing::debug!(component_id = %self.id, failures = self.failures, "parse failures so far");
-            }
-            match self.config.on_error {
-                OnError::Keep => {
-                    event.add_tag("parse_failure");
-                    output.push(event);
-                }
-                OnError::Drop => event.finish(EventStatus::Dropped),
+            match self.apply(&mut event) {
+                Ok(()) => output.push(event),
+                Err(reason) => self.failures.fail(event, reason, output),
             }
         }
+        self.failures.end_batch();
     }
 }
 
@@ -236,7 +211,7 @@ mod tests {
 
     fn run(config: &str, message: &str) -> Vec<Event> {
         let cfg: ParseJsonConfig = toml::from_str(config).unwrap();
-        let mut t = cfg.build("t").unwrap();
+        let mut t = cfg.build("t", &TransformContext::for_tests()).unwrap();
         let mut out = TransformOutput::default();
         let event = Event::from_message(Bytes::copy_from_slice(message.as_bytes()), 0);
         t.transform(EventBatch::new(vec![event]), &mut out);
@@ -308,5 +283,35 @@ mod tests {
         );
         let out = run("", r#"{"@timestamp":"yesterday"}"#);
         assert_eq!(out[0].timestamp(), Some(0));
+    }
+
+    #[test]
+    fn dead_letters_go_to_the_component_file_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = TransformContext {
+            data_dir: dir.path().to_path_buf(),
+        };
+        let cfg: ParseJsonConfig = toml::from_str("on_error = \"dead_letter\"").unwrap();
+        let mut t = cfg.build("parse", &ctx).unwrap();
+        let mut out = TransformOutput::default();
+        let (bad, mut status) = super::super::test_support::tracked(Event::from_message(
+            Bytes::from_static(b"oops {"),
+            0,
+        ));
+        let good = Event::from_message(Bytes::from_static(b"{\"a\":1}"), 0);
+        t.transform(EventBatch::new(vec![bad, good]), &mut out);
+        let passed = out.take_default();
+        assert_eq!(passed.len(), 1);
+        assert_eq!(passed[0].fields.get("a"), Some(&Value::Integer(1)));
+        let lines = std::fs::read_to_string(dir.path().join("dead_letter/parse.ndjson")).unwrap();
+        let line: serde_json::Value = serde_json::from_str(lines.trim()).unwrap();
+        assert_eq!(line["component_id"], "parse");
+        assert_eq!(line["reason"], "field is not valid JSON");
+        assert_eq!(line["event"]["message"], "oops {");
+        // The dead-lettered event was finished (a lost finalizer would fail the batch).
+        assert_eq!(
+            status.try_status(),
+            Some(crate::finalization::BatchStatus::Delivered)
+        );
     }
 }

@@ -1,0 +1,111 @@
+//! `coerce` transform: converts fields to types (`int`, `float`, `bool`, `string`,
+//! `timestamp`, `timestamp|<strftime format>`). Conversions are resolved at build. A field
+//! that does not convert keeps its value and the event is tagged `coerce_failure` (counted);
+//! a missing field is left alone.
+
+use serde::Deserialize;
+
+use super::convert::Conversion;
+use super::ordered_map::OrderedMap;
+use crate::event::{EventBatch, FieldPath};
+use crate::topology::{Transform, TransformOutput};
+
+/// Converts field types.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoerceConfig {
+    /// Path → type, e.g. `{ ".status" = "int", ".ok" = "bool", ".t" = "timestamp" }`.
+    pub types: OrderedMap<Conversion>,
+}
+
+impl CoerceConfig {
+    pub fn build(&self, id: &str) -> Result<Box<dyn Transform>, String> {
+        if self.types.is_empty() {
+            return Err("`types` is empty".to_string());
+        }
+        let mut fields = Vec::with_capacity(self.types.len());
+        for (path, conversion) in self.types.iter() {
+            let parsed = FieldPath::parse(path).map_err(|e| format!("`{path}`: {e}"))?;
+            fields.push((parsed, conversion.clone()));
+        }
+        Ok(Box::new(Coerce {
+            id: id.to_string(),
+            fields,
+            failures: 0,
+        }))
+    }
+}
+
+struct Coerce {
+    id: String,
+    fields: Vec<(FieldPath, Conversion)>,
+    failures: u64,
+}
+
+impl Transform for Coerce {
+    fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
+        output.reserve(batch.len());
+        for mut event in batch.events {
+            let mut failed = false;
+            for (path, conversion) in &self.fields {
+                let Some(slot) = event.fields.get_path_mut(path) else {
+                    continue;
+                };
+                match conversion.convert_value(slot) {
+                    Ok(v) => *slot = v,
+                    Err(e) => {
+                        failed = true;
+                        self.failures += 1;
+                        if self.failures == 1 || self.failures.is_power_of_two() {
+                            tracing::warn!(component_id = %self.id, field = %path, error = %e, failures = self.failures, "field not coerced; event tagged `coerce_failure`");
+                        }
+                    }
+                }
+            }
+            if failed {
+                event.add_tag("coerce_failure");
+            }
+            output.push(event);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{build, config, json, run};
+    use crate::event::Value;
+
+    #[test]
+    fn converts_fields_and_tags_failures_keeping_the_value() {
+        let mut t = build(
+            "coerce",
+            r#"types = { ".status" = "int", ".ok" = "bool", ".t" = "timestamp", ".d" = "float", ".missing" = "int" }"#,
+        );
+        let out = run(
+            t.as_mut(),
+            vec![
+                json(
+                    serde_json::json!({"status": "404", "ok": "true", "t": "2026-11-24T10:00:00Z", "d": 2}),
+                ),
+                json(serde_json::json!({"status": "n/a", "ok": "false"})),
+            ],
+        );
+        assert_eq!(out[0].fields.get("status"), Some(&Value::Integer(404)));
+        assert_eq!(out[0].fields.get("ok"), Some(&Value::Bool(true)));
+        assert_eq!(out[0].fields.get("d"), Some(&Value::Float(2.0)));
+        assert!(matches!(out[0].fields.get("t"), Some(Value::Timestamp(_))));
+        assert!(!out[0].has_tag("coerce_failure"));
+        assert_eq!(out[1].fields.get("status"), Some(&Value::from("n/a")));
+        assert_eq!(out[1].fields.get("ok"), Some(&Value::Bool(false)));
+        assert!(out[1].has_tag("coerce_failure"));
+    }
+
+    #[test]
+    fn unknown_types_and_bad_paths_are_refused() {
+        assert!(config("coerce", "types = { a = \"decimal\" }").is_err());
+        assert!(config("coerce", "types = { \"a b\" = \"int\" }")
+            .unwrap()
+            .build("t", &super::super::TransformContext::for_tests())
+            .is_err());
+    }
+}
