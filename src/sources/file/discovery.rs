@@ -141,6 +141,8 @@ pub enum FsChange {
     Path(PathBuf),
     /// This path was written to.
     Modified(PathBuf),
+    /// A file was renamed (both names known).
+    Renamed { from: PathBuf, to: PathBuf },
     /// Changes may have been missed: rescan the patterns.
     Rescan,
     /// Nothing changed; the reader should look at its state (shutdown, a timer).
@@ -186,6 +188,22 @@ impl ChangeFeed {
                     EventKind::Create(notify::event::CreateKind::Folder)
                 );
                 if matches!(event.kind, EventKind::Access(_)) {
+                    return;
+                }
+                if let (
+                    EventKind::Modify(notify::event::ModifyKind::Name(
+                        notify::event::RenameMode::Both,
+                    )),
+                    [from, to],
+                ) = (&event.kind, &event.paths[..])
+                {
+                    let change = FsChange::Renamed {
+                        from: from.clone(),
+                        to: to.clone(),
+                    };
+                    if sender.try_send(change).is_err() {
+                        overflowed.store(true, Ordering::Release);
+                    }
                     return;
                 }
                 let modified = matches!(

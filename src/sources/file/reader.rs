@@ -33,9 +33,6 @@ use crate::sources::lines::{to_utf8, Line, LineSplitter};
 
 /// Bytes asked from the kernel per read call.
 const READ_CHUNK: usize = 64 * 1024;
-/// While a file is read continuously, its fingerprint is re-checked this often to notice a
-/// `copytruncate` whose new content already grew past the read position.
-const VERIFY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What happened to the file source's input, counted.
 #[derive(Debug, Default)]
@@ -585,7 +582,6 @@ pub struct TailedFile {
     /// The last read found nothing new.
     pub at_eof: bool,
     pub last_growth: Instant,
-    last_verify: Instant,
     /// When the path stopped leading to this file (renamed away or deleted).
     pub rotated_since: Option<Instant>,
     /// Waiting for a descriptor slot.
@@ -613,7 +609,6 @@ impl TailedFile {
             lines: Vec::new(),
             at_eof: false,
             last_growth: now,
-            last_verify: now,
             rotated_since: None,
             queued: false,
         }
@@ -687,13 +682,11 @@ impl TailedFile {
             }
             // Verify before using the bytes: if the file was truncated and written again,
             // these bytes are the new content at the old position, not the continuation.
-            if self.at_eof || now >= self.last_verify + VERIFY_INTERVAL {
-                self.last_verify = now;
-                self.at_eof = false;
-                if !fingerprint::matches(file, self.identity.fingerprint)? {
-                    self.splitter.buffer_mut().truncate(old_len);
-                    return Ok(ReadOutcome::Truncated);
-                }
+            // One read of at most 256 bytes per chunk of 64 KiB: cheap, and it catches a
+            // `copytruncate` whose new content already grew past the read position.
+            if !fingerprint::matches(file, self.identity.fingerprint)? {
+                self.splitter.buffer_mut().truncate(old_len);
+                return Ok(ReadOutcome::Truncated);
             }
             total += n;
             self.splitter.drain_lines(&mut self.lines);

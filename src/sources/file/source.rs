@@ -327,6 +327,10 @@ impl Reader {
                 }
                 false
             }
+            FsChange::Renamed { from, to } => {
+                self.on_rename(&from, &to, now);
+                false
+            }
             FsChange::Path(path) => {
                 if let Some(key) = self.by_path.get(&path).copied() {
                     self.check_tracked_path(key, now);
@@ -336,6 +340,35 @@ impl Reader {
                 }
                 false
             }
+        }
+    }
+
+    /// A rename seen by inotify. Besides renames of tracked files, this catches files that
+    /// were created and rotated away (renamed to a name not matched) before the reader got
+    /// to them: they are read under their original name, to their end.
+    fn on_rename(&mut self, from: &Path, to: &Path, now: Instant) {
+        let Ok(meta) = std::fs::metadata(to) else {
+            return;
+        };
+        let id = FileId::of(&meta);
+        if let Some(&key) = self.by_id.get(&id) {
+            if self.patterns.matches(to) {
+                self.renamed_into_view(key, to);
+            } else if self.files.get(&key).is_some_and(|f| f.path == from) {
+                self.mark_rotated(key, now);
+            }
+        } else if self.patterns.matches(from) && !self.patterns.matches(to) {
+            self.discover_at(to, from, true, now);
+        }
+        // What the old name leads to now is checked as usual.
+        if let Some(key) = self.by_path.get(from).copied() {
+            self.check_tracked_path(key, now);
+        }
+        if !self.by_path.contains_key(from) && self.patterns.matches(from) {
+            self.discover(from, now);
+        }
+        if !self.by_path.contains_key(to) && self.patterns.matches(to) {
+            self.discover(to, now);
         }
     }
 
@@ -412,6 +445,12 @@ impl Reader {
     /// A matching path not tracked under that name: a new file, a known file under a new
     /// name, or one whose first line is not complete yet.
     fn discover(&mut self, path: &Path, now: Instant) {
+        self.discover_at(path, path, false, now);
+    }
+
+    /// [`Reader::discover`] of the file at `path`, whose events say they come from `label`
+    /// (`rotated`: the file was renamed away from `label` before it was found).
+    fn discover_at(&mut self, path: &Path, label: &Path, rotated: bool, now: Instant) {
         let Ok(meta) = std::fs::metadata(path) else {
             self.unstable.remove(path);
             return;
@@ -435,10 +474,13 @@ impl Reader {
             }
             self.release(key, true);
         }
-        let fingerprint = match fingerprint::compute(&file, self.config.exit_on_eof) {
+        // A rotated file will not grow: fingerprint whatever it holds.
+        let fingerprint = match fingerprint::compute(&file, self.config.exit_on_eof || rotated) {
             Ok(Some(fp)) => fp,
             Ok(None) => {
-                self.unstable.insert(path.to_path_buf());
+                if !rotated {
+                    self.unstable.insert(path.to_path_buf());
+                }
                 return;
             }
             Err(_) => return,
@@ -475,12 +517,17 @@ impl Reader {
         self.next_key += 1;
         let mut tailed = TailedFile::new(
             key,
-            path.to_path_buf(),
+            label.to_path_buf(),
             identity,
             offset,
             Arc::clone(&self.shared),
         );
-        tracing::debug!(component_id = %self.shared.component_id, path = %path.display(), offset, "tailing file");
+        if rotated {
+            tailed.rotated_since = Some(now);
+            tracing::info!(component_id = %self.shared.component_id, path = %label.display(), rotated_to = %path.display(), "file was rotated before it was read; reading it to its end");
+        } else {
+            tracing::debug!(component_id = %self.shared.component_id, path = %path.display(), offset, "tailing file");
+        }
         self.tell(AckMsg::Track {
             key,
             identity,
@@ -493,9 +540,10 @@ impl Reader {
             tailed.queued = true;
             self.waiting.push_back(key);
         }
-        let _ = now;
         self.by_id.insert(id, key);
-        self.by_path.insert(path.to_path_buf(), key);
+        if !rotated {
+            self.by_path.insert(path.to_path_buf(), key);
+        }
         self.files.insert(key, tailed);
     }
 
