@@ -109,12 +109,14 @@ fn signal(child: &Child, sig: &str) {
     assert!(status.success());
 }
 
-/// The `seq=N` numbers found in the `message` of every output line, in output order.
+/// The `seq=N` numbers found in the `message` of every complete output line, in output
+/// order (a last line cut by a killed process is not an output line).
 pub fn seqs(out: &Path) -> Vec<u64> {
     let Ok(text) = std::fs::read_to_string(out) else {
         return Vec::new();
     };
-    text.lines()
+    text.split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             let m = v["message"].as_str().unwrap_or_default();
