@@ -285,7 +285,10 @@ impl Reader {
                 return Ok(());
             }
             let now = Instant::now();
-            let mut rescan = now >= self.last_rescan + self.glob_interval;
+            // With `exit_on_eof` the files are the ones matched at start: a released file
+            // must not be found again.
+            let mut rescan =
+                !self.config.exit_on_eof && now >= self.last_rescan + self.glob_interval;
             while let Some(change) = self.feed.try_next() {
                 rescan |= self.on_change(change, now);
             }
