@@ -632,7 +632,6 @@ impl Reader {
             self.drain_scratch(key)?;
             match outcome {
                 Ok(ReadOutcome::Data(n)) => {
-                    FileSourceCounters::get(&self.shared.counters.bytes);
                     self.shared
                         .counters
                         .bytes
@@ -827,7 +826,6 @@ impl Reader {
             e.meta.finalizer = Some(EventFinalizer::new(Arc::clone(&notifier)));
         }
         drop(notifier);
-        FileSourceCounters::get(&self.shared.counters.events);
         self.shared
             .counters
             .events
@@ -1115,11 +1113,10 @@ impl AckTracker {
         let Some(f) = self.files.get(&key) else {
             return;
         };
+        // A file released but still on disk (`exit_on_eof`) keeps its checkpoint.
         if f.released == Some(true) && f.queue.is_empty() {
             self.files.remove(&key);
             self.dirty = true;
-        } else if f.released == Some(false) && f.queue.is_empty() {
-            // Done reading but still on disk: its checkpoint must stay (kept until restart).
         }
     }
 
