@@ -21,11 +21,12 @@ use crate::topology::{ComponentFuture, SourceContext};
 pub enum SourceConfig {
     Stdin(stdin::StdinConfig),
     Demo(demo::DemoConfig),
+    File(file::FileSourceConfig),
 }
 
 impl SourceConfig {
     /// Every source type name, as written in `type = "…"`.
-    pub const TYPES: &'static [&'static str] = &["stdin", "demo"];
+    pub const TYPES: &'static [&'static str] = &["stdin", "demo", "file"];
 
     /// Reads the component's table (without `type`) as the config of `type_name`.
     pub fn parse(
@@ -35,6 +36,7 @@ impl SourceConfig {
         Ok(match type_name {
             "stdin" => SourceConfig::Stdin(Deserialize::deserialize(table)?),
             "demo" => SourceConfig::Demo(Deserialize::deserialize(table)?),
+            "file" => SourceConfig::File(Deserialize::deserialize(table)?),
             other => {
                 return Err(serde::de::Error::custom(format!(
                     "unknown source type `{other}`"
@@ -48,6 +50,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Stdin(c) => c.build(ctx),
             SourceConfig::Demo(c) => c.build(ctx),
+            SourceConfig::File(c) => c.build(ctx),
         }
     }
 }
