@@ -75,19 +75,25 @@ batch = {{ max_events = 700 }}
     assert_eq!(sample["kubernetes"]["namespace"], "shop");
     assert!(sample["@timestamp"].is_string());
 
-    let bulks: Vec<_> = server.requests().into_iter().filter(|r| r.is_bulk()).collect();
+    let bulks: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_bulk())
+        .collect();
     // 5000 events in requests of at most 700 documents.
     assert!(bulks.len() >= 8, "{} bulk requests", bulks.len());
     for r in &bulks {
         assert_eq!(r.status, 200);
         assert_eq!(r.header("content-encoding"), Some("gzip"));
         assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
-        assert!(r.body_size * 2 < r.decoded_body_size, "gzip did not shrink the body");
+        assert!(
+            r.body_size * 2 < r.decoded_body_size,
+            "gzip did not shrink the body"
+        );
     }
-    assert!(server
-        .requests()
-        .iter()
-        .all(|r| r.header("authorization").is_some_and(|a| a.starts_with("Basic "))));
+    assert!(server.requests().iter().all(|r| r
+        .header("authorization")
+        .is_some_and(|a| a.starts_with("Basic "))));
     // Nothing was dead-lettered.
     assert!(!dir.path().join("dead_letter/es.ndjson").exists());
 }
@@ -135,7 +141,11 @@ auth = {{ api_key = "aWQ6a2V5" }}
     let indices = server.indices();
     assert!(indices.iter().all(|i| i.starts_with("app-")), "{indices:?}");
     assert!(indices.iter().any(|i| i.starts_with("app-checkout-")));
-    let bulks: Vec<_> = server.requests().into_iter().filter(|r| r.is_bulk()).collect();
+    let bulks: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_bulk())
+        .collect();
     assert!(bulks.iter().all(|r| r.header("content-encoding").is_none()));
     assert!(server.data_streams().is_empty());
     // Replaying the same events overwrites (index action, same ids): no duplicates.

@@ -45,7 +45,12 @@ async fn exactly_once_under_item_429s_503s_and_a_30_second_outage() {
     server.faults().set_item_429_ratio(0.10);
     server.faults().set_fail_every_nth_request(7, 503);
     let dir = tempfile::tempdir().unwrap();
-    let config = pipeline(dir.path(), &server.url(), COUNT, "batch = { max_events = 2000 }");
+    let config = pipeline(
+        dir.path(),
+        &server.url(),
+        COUNT,
+        "batch = { max_events = 2000 }",
+    );
     let topology = Topology::start(&config).unwrap();
 
     // Let delivery get going, then take the cluster away for 30 seconds mid-stream.
@@ -53,19 +58,26 @@ async fn exactly_once_under_item_429s_503s_and_a_30_second_outage() {
         server.doc_count("logs-*") > 20_000
     });
     assert!(started, "delivery never started");
-    server.faults().set_outage_mode(OutageMode::ServiceUnavailable);
+    server
+        .faults()
+        .set_outage_mode(OutageMode::ServiceUnavailable);
     server.faults().set_outage(true);
     let at_outage = server.doc_count("logs-*");
     tokio::time::sleep(Duration::from_secs(15)).await;
     // Half way: connections now fail outright instead of answering 503.
-    server.faults().set_outage_mode(OutageMode::CloseConnections);
+    server
+        .faults()
+        .set_outage_mode(OutageMode::CloseConnections);
     tokio::time::sleep(Duration::from_secs(15)).await;
     assert_eq!(
         server.doc_count("logs-*"),
         at_outage,
         "documents arrived during the outage"
     );
-    assert!((at_outage as u64) < COUNT, "the outage came too late to matter");
+    assert!(
+        (at_outage as u64) < COUNT,
+        "the outage came too late to matter"
+    );
     server.faults().set_outage(false);
 
     let report = topology.wait(Duration::from_secs(300)).await;
@@ -75,7 +87,11 @@ async fn exactly_once_under_item_429s_503s_and_a_30_second_outage() {
     assert_eq!(docs.len() as u64, COUNT);
 
     let requests = server.requests();
-    let bulk_statuses: Vec<u16> = requests.iter().filter(|r| r.is_bulk()).map(|r| r.status).collect();
+    let bulk_statuses: Vec<u16> = requests
+        .iter()
+        .filter(|r| r.is_bulk())
+        .map(|r| r.status)
+        .collect();
     assert!(bulk_statuses.contains(&503), "no 503 was injected");
     assert!(bulk_statuses.contains(&0), "no connection was closed");
     assert!(!dir.path().join("dead_letter/es.ndjson").exists());
@@ -86,7 +102,9 @@ async fn mapping_errors_are_dead_lettered_while_the_rest_lands() {
     let server = EsTestServer::start(EsServerOptions::default()).await;
     // Documents whose `http.status` is a number fail as they would against a mapping that
     // made it a boolean; the 2% plain-text demo lines have no `http` and land.
-    server.faults().set_mapping_conflict("http.status", "boolean");
+    server
+        .faults()
+        .set_mapping_conflict("http.status", "boolean");
     let dir = tempfile::tempdir().unwrap();
     let config = pipeline(dir.path(), &server.url(), 3000, "");
     let report = Topology::start(&config)
@@ -97,8 +115,14 @@ async fn mapping_errors_are_dead_lettered_while_the_rest_lands() {
 
     let stored = server.docs("logs-*");
     let letters = common::read_ndjson(&dir.path().join("dead_letter/es.ndjson"));
-    assert!(!stored.is_empty(), "the valid documents of the batches must land");
-    assert!(!letters.is_empty(), "refused documents must be dead-lettered");
+    assert!(
+        !stored.is_empty(),
+        "the valid documents of the batches must land"
+    );
+    assert!(
+        !letters.is_empty(),
+        "refused documents must be dead-lettered"
+    );
     // Every event is accounted for, exactly once, in the cluster or the dead-letter file.
     let all: Vec<serde_json::Value> = stored
         .iter()

@@ -34,7 +34,10 @@ pub fn check_exactly_once<'a>(
         .map(|(n, _)| *n)
         .take(10)
         .collect();
-    let missing: Vec<u64> = (0..count).filter(|n| !seen.contains_key(n)).take(10).collect();
+    let missing: Vec<u64> = (0..count)
+        .filter(|n| !seen.contains_key(n))
+        .take(10)
+        .collect();
     let extra = seen.keys().filter(|n| **n >= count).count();
     if duplicated.is_empty() && missing.is_empty() && extra == 0 && without_seq == 0 {
         Ok(())
