@@ -5,6 +5,7 @@
 //! (delivered, rejected or errored) so that acknowledgements reach the sources.
 
 pub mod blackhole;
+pub mod elasticsearch;
 pub mod file;
 pub mod stdout;
 
@@ -19,11 +20,12 @@ pub enum SinkConfig {
     File(file::FileSinkConfig),
     Stdout(stdout::StdoutSinkConfig),
     Blackhole(blackhole::BlackholeConfig),
+    Elasticsearch(Box<elasticsearch::ElasticsearchConfig>),
 }
 
 impl SinkConfig {
     /// Every sink type name, as written in `type = "…"`.
-    pub const TYPES: &'static [&'static str] = &["file", "stdout", "blackhole"];
+    pub const TYPES: &'static [&'static str] = &["file", "stdout", "blackhole", "elasticsearch"];
 
     pub fn parse(
         type_name: &str,
@@ -33,6 +35,12 @@ impl SinkConfig {
             "file" => SinkConfig::File(Deserialize::deserialize(table)?),
             "stdout" => SinkConfig::Stdout(Deserialize::deserialize(table)?),
             "blackhole" => SinkConfig::Blackhole(Deserialize::deserialize(table)?),
+            "elasticsearch" => {
+                let config: elasticsearch::ElasticsearchConfig = Deserialize::deserialize(table)?;
+                // Checked here too, so `logweir validate` reports these mistakes.
+                config.validate().map_err(serde::de::Error::custom)?;
+                SinkConfig::Elasticsearch(Box::new(config))
+            }
             other => {
                 return Err(serde::de::Error::custom(format!(
                     "unknown sink type `{other}`"
@@ -46,6 +54,7 @@ impl SinkConfig {
             SinkConfig::File(c) => c.build(ctx),
             SinkConfig::Stdout(c) => c.build(ctx),
             SinkConfig::Blackhole(c) => c.build(ctx),
+            SinkConfig::Elasticsearch(c) => c.build(ctx),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! bounded waiting.
 #![allow(dead_code)]
 
+pub mod es_docs;
 pub mod tail;
 
 use std::path::{Path, PathBuf};
