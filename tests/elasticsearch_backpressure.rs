@@ -60,8 +60,11 @@ retry_max_backoff_ms = 1000
         server.doc_count("logs-*") > 20_000
     }));
     server.faults().set_outage(true);
+    // Requests the server was already processing when the outage began still complete; let
+    // them land before taking the reference count.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let at_outage = server.doc_count("logs-*");
-    tokio::time::sleep(Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(13)).await;
     let peak_kib = peak_rss_kib(pid);
     assert_eq!(server.doc_count("logs-*"), at_outage);
     // The bound: 4 requests of at most 5000 events in flight plus one being filled, and the
