@@ -8,8 +8,10 @@
 pub mod demo;
 pub mod file;
 pub mod lines;
+pub mod net;
 pub mod stdin;
 pub mod syslog;
+pub mod tcp;
 
 use serde::Deserialize;
 use toml::de::ValueDeserializer;
@@ -21,11 +23,13 @@ use crate::topology::{ComponentFuture, SourceContext};
 pub enum SourceConfig {
     Stdin(stdin::StdinConfig),
     Demo(demo::DemoConfig),
+    Syslog(syslog::SyslogSourceConfig),
+    Tcp(tcp::TcpSourceConfig),
 }
 
 impl SourceConfig {
     /// Every source type name, as written in `type = "…"`.
-    pub const TYPES: &'static [&'static str] = &["stdin", "demo"];
+    pub const TYPES: &'static [&'static str] = &["stdin", "demo", "syslog", "tcp"];
 
     /// Reads the component's table (without `type`) as the config of `type_name`.
     pub fn parse(
@@ -35,6 +39,8 @@ impl SourceConfig {
         Ok(match type_name {
             "stdin" => SourceConfig::Stdin(Deserialize::deserialize(table)?),
             "demo" => SourceConfig::Demo(Deserialize::deserialize(table)?),
+            "syslog" => SourceConfig::Syslog(Deserialize::deserialize(table)?),
+            "tcp" => SourceConfig::Tcp(Deserialize::deserialize(table)?),
             other => {
                 return Err(serde::de::Error::custom(format!(
                     "unknown source type `{other}`"
@@ -48,6 +54,8 @@ impl SourceConfig {
         match self {
             SourceConfig::Stdin(c) => c.build(ctx),
             SourceConfig::Demo(c) => c.build(ctx),
+            SourceConfig::Syslog(c) => c.build(ctx),
+            SourceConfig::Tcp(c) => c.build(ctx),
         }
     }
 }
