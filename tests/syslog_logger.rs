@@ -18,7 +18,11 @@ fn logger(args: &[&str], lines_file: &std::path::Path) {
         .arg(lines_file)
         .output()
         .expect("util-linux logger (scripts/test.sh installs bsdutils)");
-    assert!(out.status.success(), "logger {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "logger {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn field<'a>(e: &'a Value, path: &str) -> &'a Value {
@@ -66,29 +70,62 @@ path = "{out}"
     let tcp = tcp_port.to_string();
     let udp = udp_port.to_string();
     for (run, args) in &runs {
-        let lines: String = (0..LINES_PER_RUN).map(|i| format!("{run} message {i} ünïcode\n")).collect();
+        let lines: String = (0..LINES_PER_RUN)
+            .map(|i| format!("{run} message {i} ünïcode\n"))
+            .collect();
         let file = common::write_file(dir.path(), &format!("{run}.txt"), &lines);
         let port = if run.starts_with("tcp") { &tcp } else { &udp };
-        let mut all = vec!["-n", "127.0.0.1", "-P", port, "-t", "myapp", "--id=4242", "-p", "local3.warning"];
+        let mut all = vec![
+            "-n",
+            "127.0.0.1",
+            "-P",
+            port,
+            "-t",
+            "myapp",
+            "--id=4242",
+            "-p",
+            "local3.warning",
+        ];
         if args.contains(&"--rfc5424") {
-            all.extend(["--msgid", "MID7", "--sd-id", "example@32473", "--sd-param", "color=\"blue\""]);
+            all.extend([
+                "--msgid",
+                "MID7",
+                "--sd-id",
+                "example@32473",
+                "--sd-param",
+                "color=\"blue\"",
+            ]);
         }
         all.extend(args.iter().copied());
         logger(&all, &file);
     }
     let expected = runs.len() * LINES_PER_RUN;
-    let complete = common::wait_until(Duration::from_secs(30), || common::count_lines(&out) >= expected);
+    let complete = common::wait_until(Duration::from_secs(30), || {
+        common::count_lines(&out) >= expected
+    });
     let logs = logweir.stop();
-    assert!(complete, "only {} of {expected} events arrived: {logs}", common::count_lines(&out));
+    assert!(
+        complete,
+        "only {} of {expected} events arrived: {logs}",
+        common::count_lines(&out)
+    );
 
     let events = common::read_ndjson(&out);
     assert_eq!(events.len(), expected, "exactly one event per message");
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     for (run, _) in &runs {
         let mut seen: Vec<usize> = Vec::new();
         for e in events.iter().filter(|e| {
-            e["message"].as_str().is_some_and(|m| m.starts_with(&format!("{run} message ")))
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(&format!("{run} message ")))
         }) {
             let msg = e["message"].as_str().unwrap();
             let i: usize = msg.split(' ').nth(2).unwrap().parse().unwrap();
@@ -105,7 +142,10 @@ path = "{out}"
             assert!(field(e, "source.port").as_u64().is_some_and(|p| p > 0));
             assert!(e.get("tags").is_none(), "no failure tags: {e}");
             let host = field(e, "host.hostname").as_str().unwrap();
-            assert!(host == hostname || host.starts_with(&format!("{hostname}.")), "{host} vs {hostname}");
+            assert!(
+                host == hostname || host.starts_with(&format!("{hostname}.")),
+                "{host} vs {hostname}"
+            );
             // The sender's clock and ours agree: the parsed time (with the local zone for
             // RFC 3164) is within a few minutes of now, in the right year.
             let ts = field(e, "@timestamp").as_str().unwrap();
@@ -114,15 +154,25 @@ path = "{out}"
             if run.contains("5424") {
                 assert_eq!(field(e, "log.syslog.version"), 1);
                 assert_eq!(field(e, "log.syslog.msgid"), "MID7");
-                assert_eq!(field(e, "log.syslog.structured_data.example@32473.color"), "blue");
-                assert_eq!(field(e, "log.syslog.structured_data.timeQuality.tzKnown"), "1");
+                assert_eq!(
+                    field(e, "log.syslog.structured_data.example@32473.color"),
+                    "blue"
+                );
+                assert_eq!(
+                    field(e, "log.syslog.structured_data.timeQuality.tzKnown"),
+                    "1"
+                );
             } else {
                 assert!(field(e, "log.syslog.version").is_null());
                 assert!(field(e, "log.syslog.structured_data").is_null());
             }
         }
         seen.sort_unstable();
-        assert_eq!(seen, (0..LINES_PER_RUN).collect::<Vec<_>>(), "run {run}: every message once");
+        assert_eq!(
+            seen,
+            (0..LINES_PER_RUN).collect::<Vec<_>>(),
+            "run {run}: every message once"
+        );
     }
     let tcp_summary = summary(&logs, "syslog source finished", "syslog_tcp");
     assert_eq!(tcp_summary["events"], 4 * LINES_PER_RUN);
@@ -147,7 +197,11 @@ fn non_syslog_text_is_kept_tagged_and_counted() {
         use std::io::Write;
         let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         let long = "y".repeat(500);
-        write!(c, "not syslog at all\n<13>1 - h a - - - ok\n<13>{long}\n12 <13>1 - - - \n").unwrap();
+        write!(
+            c,
+            "not syslog at all\n<13>1 - h a - - - ok\n<13>{long}\n12 <13>1 - - - \n"
+        )
+        .unwrap();
     }
     let arrived = common::wait_until(Duration::from_secs(30), || common::count_lines(&out) >= 4);
     let logs = logweir.stop();
@@ -155,14 +209,20 @@ fn non_syslog_text_is_kept_tagged_and_counted() {
     let events = common::read_ndjson(&out);
     assert_eq!(events.len(), 4);
     assert_eq!(events[0]["message"], "not syslog at all");
-    assert_eq!(events[0]["tags"], serde_json::json!(["syslog_parse_failure"]));
+    assert_eq!(
+        events[0]["tags"],
+        serde_json::json!(["syslog_parse_failure"])
+    );
     assert_eq!(events[0]["source"]["ip"], "127.0.0.1");
     assert_eq!(events[1]["message"], "ok");
     assert_eq!(events[1]["host"]["hostname"], "h");
     assert_eq!(events[2]["tags"], serde_json::json!(["truncated"]));
     assert_eq!(events[2]["message"].as_str().unwrap().len(), 64 - 4);
     // An octet-counted RFC 5424 header that ends early is not syslog: kept whole.
-    assert_eq!(events[3]["tags"], serde_json::json!(["syslog_parse_failure"]));
+    assert_eq!(
+        events[3]["tags"],
+        serde_json::json!(["syslog_parse_failure"])
+    );
     let s = summary(&logs, "syslog source finished", "s");
     assert_eq!(s["syslog_parse_failures"], 2);
     assert_eq!(s["truncated"], 1);
