@@ -103,3 +103,16 @@ pub fn summary(logs: &str, message: &str, component_id: &str) -> serde_json::Val
         .map(|v| v.get("fields").cloned().unwrap_or(v))
         .unwrap_or_else(|| panic!("no {message:?} log for {component_id}: {logs}"))
 }
+
+/// The complete lines of an NDJSON file that may still be growing (a partial last line is
+/// left out).
+pub fn read_complete_ndjson(path: &Path) -> Vec<serde_json::Value> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Vec::new();
+    };
+    let end = memchr::memrchr(b'\n', &bytes).map_or(0, |i| i + 1);
+    String::from_utf8_lossy(&bytes[..end])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad NDJSON line {l:?}: {e}")))
+        .collect()
+}

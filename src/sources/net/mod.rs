@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Decoder;
@@ -206,9 +206,28 @@ enum ReadOutcome {
     Failed(std::io::Error),
 }
 
-/// Reads one connection until it ends, idles out or the source shuts down.
+/// How long closing a connection may take (a TLS `close_notify` to a peer that reads nothing).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Reads one connection until it ends, idles out or the source shuts down, then closes it
+/// (sending TLS `close_notify`, so clients can tell a clean end from a cut).
 pub async fn serve_connection<S, C>(
     mut stream: S,
+    codec: C,
+    settings: &TcpServerSettings,
+    counters: &SourceCounters,
+    output: &Output,
+    shutdown: &CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+    C: FrameCodec,
+{
+    read_connection(&mut stream, codec, settings, counters, output, shutdown).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.shutdown()).await;
+}
+
+async fn read_connection<S, C>(
+    stream: &mut S,
     mut codec: C,
     settings: &TcpServerSettings,
     counters: &SourceCounters,
