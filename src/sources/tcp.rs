@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::lines::to_utf8;
 use super::net::{self, ErrorType, FrameCodec, Peer, SourceCounters, TcpServerSettings, TlsConfig};
 use super::syslog::framing::{Frame, LineFrameDecoder};
-use crate::event::{Event, Object, Value, TIMESTAMP};
+use crate::event::{Event, Value, TIMESTAMP};
 use crate::topology::{ComponentFuture, SourceContext};
 use crate::transforms::parse_json::JsonParser;
 
@@ -195,28 +195,20 @@ impl FrameCodec for LineCodec {
 }
 
 /// The event of one JSON line: the object's fields; `@timestamp` from the object when it is
-/// RFC 3339 text, the receive time otherwise. `None` when the line is not a JSON object.
+/// RFC 3339 text, the receive time otherwise (tagged `invalid_timestamp` when the object had
+/// one that is not RFC 3339). `None` when the line is not a JSON object.
 pub fn json_event(parser: &mut JsonParser, line: &Bytes, receive_nanos: i64) -> Option<Event> {
-    let Value::Object(parsed) = parser.parse(line)? else {
+    let Value::Object(mut fields) = parser.parse(line)? else {
         return None;
     };
-    let mut fields = Object::with_capacity(parsed.len() + 2);
-    let mut timestamp = Value::Timestamp(receive_nanos);
-    let mut rest = parsed.into_iter();
-    // `@timestamp` first, as in every other event.
-    fields.push_unique(TIMESTAMP, Value::Null);
-    for (key, value) in rest.by_ref() {
-        if key.as_str() == TIMESTAMP {
-            if let Some(ts) = value.as_bytes().and_then(|b| crate::time::parse_rfc3339(b)) {
-                timestamp = Value::Timestamp(ts);
-            }
-            continue;
+    // The parsed object is the event as is (no copy into a new one); only `@timestamp` is
+    // typed, or added when absent.
+    match fields.get_mut(TIMESTAMP) {
+        Some(slot) => {
+            let parsed = slot.as_bytes().and_then(|b| crate::time::parse_rfc3339(b));
+            *slot = Value::Timestamp(parsed.unwrap_or(receive_nanos));
         }
-        // The parser already removed duplicate keys.
-        fields.push_unique(key, value);
-    }
-    if let Some(slot) = fields.get_mut(TIMESTAMP) {
-        *slot = timestamp;
+        None => fields.push_unique(TIMESTAMP, Value::Timestamp(receive_nanos)),
     }
     Some(Event {
         fields,

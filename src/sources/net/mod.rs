@@ -222,8 +222,32 @@ pub async fn serve_connection<S, C>(
     S: AsyncRead + AsyncWrite + Unpin,
     C: FrameCodec,
 {
-    read_connection(&mut stream, codec, settings, counters, output, shutdown).await;
+    let mut stats = ConnectionStats::default();
+    let end = read_connection(
+        &mut stream,
+        codec,
+        settings,
+        counters,
+        output,
+        shutdown,
+        &mut stats,
+    )
+    .await;
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.shutdown()).await;
+    tracing::debug!(
+        component_id = %counters.component_id,
+        end,
+        events = stats.events,
+        bytes = stats.bytes,
+        "connection closed"
+    );
+}
+
+/// What one connection delivered.
+#[derive(Debug, Default)]
+struct ConnectionStats {
+    events: u64,
+    bytes: u64,
 }
 
 async fn read_connection<S, C>(
@@ -233,7 +257,9 @@ async fn read_connection<S, C>(
     counters: &SourceCounters,
     output: &Output,
     shutdown: &CancellationToken,
-) where
+    stats: &mut ConnectionStats,
+) -> &'static str
+where
     S: AsyncRead + Unpin,
     C: FrameCodec,
 {
@@ -262,7 +288,7 @@ async fn read_connection<S, C>(
                 false
             }
             ReadOutcome::Eof => true,
-            ReadOutcome::Shutdown => return,
+            ReadOutcome::Shutdown => return "shutdown",
             ReadOutcome::Idle => {
                 counters.error(
                     ErrorType::IdleTimeout,
@@ -272,11 +298,11 @@ async fn read_connection<S, C>(
                         settings.idle_timeout.as_secs()
                     ),
                 );
-                return;
+                return "idle_timeout";
             }
             ReadOutcome::Failed(e) => {
                 counters.error(ErrorType::Io, 1, &format_args!("read failed: {e}"));
-                return;
+                return "read_error";
             }
         };
         let now = crate::time::now_unix_nanos();
@@ -299,13 +325,16 @@ async fn read_connection<S, C>(
             bytes += frame.bytes.len() as u64;
             events.push(codec.event(frame, now));
             if events.len() == MAX_BATCH_EVENTS
-                && !send(&mut events, &mut bytes, counters, output).await
+                && !send(&mut events, &mut bytes, counters, output, stats).await
             {
-                return;
+                return "pipeline_closed";
             }
         }
-        if !send(&mut events, &mut bytes, counters, output).await || at_eof {
-            return;
+        if !send(&mut events, &mut bytes, counters, output, stats).await {
+            return "pipeline_closed";
+        }
+        if at_eof {
+            return "eof";
         }
     }
 }
@@ -316,12 +345,16 @@ async fn send(
     bytes: &mut u64,
     counters: &SourceCounters,
     output: &Output,
+    stats: &mut ConnectionStats,
 ) -> bool {
     if events.is_empty() {
         return true;
     }
     let capacity = events.len().min(MAX_BATCH_EVENTS);
     let batch = EventBatch::new(std::mem::replace(events, Vec::with_capacity(capacity)));
-    counters.received(batch.len() as u64, std::mem::take(bytes));
+    let bytes = std::mem::take(bytes);
+    stats.events += batch.len() as u64;
+    stats.bytes += bytes;
+    counters.received(batch.len() as u64, bytes);
     output.send(batch).await.is_ok()
 }
