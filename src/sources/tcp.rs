@@ -12,7 +12,9 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::lines::to_utf8;
-use super::net::{self, ErrorType, FrameCodec, Peer, SourceCounters, TcpServerSettings, TlsConfig};
+use super::net::{
+    self, ErrorType, EventBuilder, FrameCodec, Peer, SourceCounters, TcpServerSettings, TlsConfig,
+};
 use super::syslog::framing::{Frame, LineFrameDecoder};
 use crate::event::{Event, Value, TIMESTAMP};
 use crate::topology::{ComponentFuture, SourceContext};
@@ -97,12 +99,8 @@ impl TcpSourceConfig {
         let decoding = self.decoding;
         let max_frame_bytes = self.max_frame_bytes;
         let codec_counters = Arc::clone(&counters);
-        let new_codec = move |peer: SocketAddr| LineCodec {
-            decoder: LineFrameDecoder::new(max_frame_bytes),
-            decoding,
-            json: JsonParser::default(),
-            peer: Peer::new(peer),
-            counters: Arc::clone(&codec_counters),
+        let new_codec = move |peer: SocketAddr| {
+            LineCodec::new(max_frame_bytes, decoding, peer, Arc::clone(&codec_counters))
         };
         Ok(Box::pin(async move {
             let result = net::serve_tcp(
@@ -120,17 +118,15 @@ impl TcpSourceConfig {
     }
 }
 
-/// One connection's line decoding.
+/// One connection's line framing.
 pub struct LineCodec {
     decoder: LineFrameDecoder,
     decoding: Decoding,
-    json: JsonParser,
     peer: Peer,
     counters: Arc<SourceCounters>,
 }
 
 impl LineCodec {
-    /// A codec outside a running source (tests, benchmarks).
     pub fn new(
         max_frame_bytes: usize,
         decoding: Decoding,
@@ -140,7 +136,6 @@ impl LineCodec {
         LineCodec {
             decoder: LineFrameDecoder::new(max_frame_bytes),
             decoding,
-            json: JsonParser::default(),
             peer: Peer::new(peer),
             counters,
         }
@@ -149,11 +144,31 @@ impl LineCodec {
 
 impl FrameCodec for LineCodec {
     type Decoder = LineFrameDecoder;
+    type Builder = LineEventBuilder;
 
     fn decoder(&mut self) -> &mut LineFrameDecoder {
         &mut self.decoder
     }
 
+    fn new_builder(&self) -> LineEventBuilder {
+        LineEventBuilder {
+            decoding: self.decoding,
+            json: JsonParser::default(),
+            peer: self.peer.clone(),
+            counters: Arc::clone(&self.counters),
+        }
+    }
+}
+
+/// Turns lines into events (text or JSON).
+pub struct LineEventBuilder {
+    decoding: Decoding,
+    json: JsonParser,
+    peer: Peer,
+    counters: Arc<SourceCounters>,
+}
+
+impl EventBuilder for LineEventBuilder {
     fn event(&mut self, frame: Frame, receive_nanos: i64) -> Event {
         let (text, invalid_utf8) = to_utf8(frame.bytes);
         let mut event = match self.decoding {
@@ -164,7 +179,11 @@ impl FrameCodec for LineCodec {
                     self.counters.error(
                         ErrorType::JsonParse,
                         1,
-                        &format_args!("line from {} is not a JSON object", self.peer.port),
+                        &format_args!(
+                            "line from {}:{} is not a JSON object",
+                            String::from_utf8_lossy(&self.peer.ip),
+                            self.peer.port
+                        ),
                     );
                     let mut event = Event::from_message(text, receive_nanos);
                     event.add_tag("parse_failure");
@@ -225,8 +244,9 @@ mod tests {
     fn decode_all(codec: &mut LineCodec, input: &[u8]) -> Vec<Event> {
         let mut buf = bytes::BytesMut::from(input);
         let mut out = Vec::new();
+        let mut builder = codec.new_builder();
         while let Some(frame) = codec.decoder().decode_eof(&mut buf).unwrap() {
-            out.push(codec.event(frame, 7));
+            out.push(builder.event(frame, 7));
         }
         out
     }

@@ -21,6 +21,7 @@
 pub mod counters;
 pub mod tls;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
@@ -50,12 +52,20 @@ const LISTEN_BACKLOG: u32 = 1024;
 /// Pause after a failed `accept` (out of file descriptors), so the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
-/// Turns the bytes of one connection into events.
-pub trait FrameCodec: Send + 'static {
+/// How one connection's bytes become events: its framing, and builders that turn frames into
+/// events (one per batch being decoded at once).
+pub trait FrameCodec: Send + Sync + 'static {
     type Decoder: Decoder<Item = Frame, Error = std::io::Error> + Send + 'static;
+    type Builder: EventBuilder;
 
     fn decoder(&mut self) -> &mut Self::Decoder;
 
+    /// Another builder for this connection.
+    fn new_builder(&self) -> Self::Builder;
+}
+
+/// Turns frames into events.
+pub trait EventBuilder: Send + 'static {
     /// The event of one frame received at `receive_nanos`.
     fn event(&mut self, frame: Frame, receive_nanos: i64) -> Event;
 }
@@ -198,7 +208,9 @@ where
     Ok(())
 }
 
-enum ReadOutcome {
+enum ReadOutcome<B> {
+    /// The oldest batch being decoded beside the reads is ready.
+    BatchReady(Result<(B, Vec<Event>, u64), tokio::task::JoinError>),
     Data(usize),
     Eof,
     Shutdown,
@@ -265,14 +277,17 @@ where
 {
     let mut buf = BytesMut::new();
     let mut chunk = MIN_READ_CHUNK;
-    let mut events: Vec<Event> = Vec::new();
-    loop {
+    let mut batches = OrderedBatches::new(codec.new_builder());
+    let mut frames: Vec<Frame> = Vec::new();
+    let mut frame_bytes = 0u64;
+    let end = loop {
         if buf.capacity() - buf.len() < chunk {
             buf.reserve(chunk);
         }
         let outcome = tokio::select! {
             biased;
             () = shutdown.cancelled() => ReadOutcome::Shutdown,
+            ready = batches.oldest(), if batches.has_in_flight() => ReadOutcome::BatchReady(ready),
             r = tokio::time::timeout(settings.idle_timeout, stream.read_buf(&mut buf)) => match r {
                 Err(_) => ReadOutcome::Idle,
                 Ok(Ok(0)) => ReadOutcome::Eof,
@@ -281,6 +296,12 @@ where
             },
         };
         let at_eof = match outcome {
+            ReadOutcome::BatchReady(ready) => {
+                if !batches.finish_ready(ready, counters, output, stats).await {
+                    break "pipeline_closed";
+                }
+                continue;
+            }
             ReadOutcome::Data(n) => {
                 if n >= chunk {
                     chunk = (chunk * 2).min(MAX_READ_CHUNK);
@@ -288,7 +309,7 @@ where
                 false
             }
             ReadOutcome::Eof => true,
-            ReadOutcome::Shutdown => return "shutdown",
+            ReadOutcome::Shutdown => break "shutdown",
             ReadOutcome::Idle => {
                 counters.error(
                     ErrorType::IdleTimeout,
@@ -298,15 +319,15 @@ where
                         settings.idle_timeout.as_secs()
                     ),
                 );
-                return "idle_timeout";
+                break "idle_timeout";
             }
             ReadOutcome::Failed(e) => {
                 counters.error(ErrorType::Io, 1, &format_args!("read failed: {e}"));
-                return "read_error";
+                break "read_error";
             }
         };
         let now = crate::time::now_unix_nanos();
-        let mut bytes = 0u64;
+        let mut pipeline_open = true;
         loop {
             let decoded = if at_eof {
                 codec.decoder().decode_eof(&mut buf)
@@ -322,27 +343,183 @@ where
                     break;
                 }
             };
-            bytes += frame.bytes.len() as u64;
-            events.push(codec.event(frame, now));
-            if events.len() == MAX_BATCH_EVENTS
-                && !send(&mut events, &mut bytes, counters, output, stats).await
-            {
-                return "pipeline_closed";
+            frame_bytes += frame.bytes.len() as u64;
+            frames.push(frame);
+            if frames.len() == MAX_BATCH_EVENTS {
+                let full = std::mem::take(&mut frames);
+                let bytes = std::mem::take(&mut frame_bytes);
+                pipeline_open = batches
+                    .push(&codec, full, bytes, now, counters, output, stats)
+                    .await;
+                if !pipeline_open {
+                    break;
+                }
             }
         }
-        if !send(&mut events, &mut bytes, counters, output, stats).await {
-            return "pipeline_closed";
+        if pipeline_open && !frames.is_empty() {
+            let rest = std::mem::take(&mut frames);
+            let bytes = std::mem::take(&mut frame_bytes);
+            pipeline_open = batches
+                .push(&codec, rest, bytes, now, counters, output, stats)
+                .await;
+        }
+        if !pipeline_open {
+            break "pipeline_closed";
         }
         if at_eof {
-            return "eof";
+            break "eof";
         }
+    };
+    // Whatever was already framed is delivered, whatever the reason to stop.
+    if !batches.drain(counters, output, stats).await {
+        return "pipeline_closed";
+    }
+    end
+}
+
+/// Batches turned into events beside the connection's next read (up to
+/// [`PARALLEL_BATCHES`] at once, on other tasks, so one busy connection can use more than one
+/// core), sent in the order they were read.
+struct OrderedBatches<B: EventBuilder> {
+    idle_builders: Vec<B>,
+    builders_made: usize,
+    in_flight: VecDeque<JoinHandle<(B, Vec<Event>, u64)>>,
+}
+
+/// Batches of one connection being turned into events at once.
+const PARALLEL_BATCHES: usize = 2;
+/// A batch this small is turned into events on the connection's task (no task spawn).
+const INLINE_BATCH_FRAMES: usize = 64;
+
+impl<B: EventBuilder> OrderedBatches<B> {
+    fn new(first: B) -> Self {
+        OrderedBatches {
+            idle_builders: vec![first],
+            builders_made: 1,
+            in_flight: VecDeque::new(),
+        }
+    }
+
+    /// Turns `frames` into events and sends them, after every batch read before them.
+    /// `false` when the pipeline is gone.
+    #[allow(clippy::too_many_arguments)]
+    async fn push<C: FrameCodec<Builder = B>>(
+        &mut self,
+        codec: &C,
+        frames: Vec<Frame>,
+        bytes: u64,
+        now: i64,
+        counters: &SourceCounters,
+        output: &Output,
+        stats: &mut ConnectionStats,
+    ) -> bool {
+        if self.in_flight.is_empty() && frames.len() <= INLINE_BATCH_FRAMES {
+            if let Some(builder) = self.idle_builders.last_mut() {
+                let events: Vec<Event> =
+                    frames.into_iter().map(|f| builder.event(f, now)).collect();
+                return send(events, bytes, counters, output, stats).await;
+            }
+        }
+        let mut builder = match self.idle_builders.pop() {
+            Some(b) => b,
+            None if self.builders_made < PARALLEL_BATCHES => {
+                self.builders_made += 1;
+                codec.new_builder()
+            }
+            None => match self.finish_oldest(counters, output, stats).await {
+                Some(b) => b,
+                None => return false,
+            },
+        };
+        self.in_flight.push_back(tokio::spawn(async move {
+            let events: Vec<Event> = frames.into_iter().map(|f| builder.event(f, now)).collect();
+            (builder, events, bytes)
+        }));
+        true
+    }
+
+    fn has_in_flight(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    /// Resolves when the oldest batch in flight is decoded (cancel-safe: the job stays queued
+    /// until [`Self::finish_ready`] takes it). Never resolves when nothing is in flight.
+    async fn oldest(&mut self) -> Result<(B, Vec<Event>, u64), tokio::task::JoinError> {
+        match self.in_flight.front_mut() {
+            Some(job) => job.await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Sends the batch [`Self::oldest`] returned and takes its job off the queue.
+    async fn finish_ready(
+        &mut self,
+        ready: Result<(B, Vec<Event>, u64), tokio::task::JoinError>,
+        counters: &SourceCounters,
+        output: &Output,
+        stats: &mut ConnectionStats,
+    ) -> bool {
+        self.in_flight.pop_front();
+        match self.sent(ready, counters, output, stats).await {
+            Some(builder) => {
+                self.idle_builders.push(builder);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Waits for the oldest batch in flight and sends it; returns its builder.
+    async fn finish_oldest(
+        &mut self,
+        counters: &SourceCounters,
+        output: &Output,
+        stats: &mut ConnectionStats,
+    ) -> Option<B> {
+        let job = self.in_flight.pop_front()?;
+        self.sent(job.await, counters, output, stats).await
+    }
+
+    async fn sent(
+        &mut self,
+        ready: Result<(B, Vec<Event>, u64), tokio::task::JoinError>,
+        counters: &SourceCounters,
+        output: &Output,
+        stats: &mut ConnectionStats,
+    ) -> Option<B> {
+        match ready {
+            Ok((builder, events, bytes)) => send(events, bytes, counters, output, stats)
+                .await
+                .then_some(builder),
+            Err(e) => {
+                // Only a panic in an event builder gets here: a bug, reported as one.
+                tracing::error!(component_id = %counters.component_id, error = %e, "event decoding task failed");
+                None
+            }
+        }
+    }
+
+    /// Sends every batch still in flight, in order.
+    async fn drain(
+        &mut self,
+        counters: &SourceCounters,
+        output: &Output,
+        stats: &mut ConnectionStats,
+    ) -> bool {
+        while !self.in_flight.is_empty() {
+            match self.finish_oldest(counters, output, stats).await {
+                Some(b) => self.idle_builders.push(b),
+                None => return false,
+            }
+        }
+        true
     }
 }
 
-/// Sends the events gathered so far as one batch; `false` when the pipeline is gone.
+/// Sends one batch; `false` when the pipeline is gone.
 async fn send(
-    events: &mut Vec<Event>,
-    bytes: &mut u64,
+    events: Vec<Event>,
+    bytes: u64,
     counters: &SourceCounters,
     output: &Output,
     stats: &mut ConnectionStats,
@@ -350,9 +527,7 @@ async fn send(
     if events.is_empty() {
         return true;
     }
-    let capacity = events.len().min(MAX_BATCH_EVENTS);
-    let batch = EventBatch::new(std::mem::replace(events, Vec::with_capacity(capacity)));
-    let bytes = std::mem::take(bytes);
+    let batch = EventBatch::new(events);
     stats.events += batch.len() as u64;
     stats.bytes += bytes;
     counters.received(batch.len() as u64, bytes);

@@ -33,6 +33,7 @@ use crate::sources::lines::to_utf8;
 use crate::sources::net::{ErrorType, Peer, SourceCounters};
 
 /// Builds events for one peer (a TCP connection, or the latest UDP sender).
+#[derive(Clone)]
 pub struct SyslogEventBuilder {
     peer: Peer,
     timezone: Arc<Timezone>,
@@ -193,6 +194,12 @@ impl SyslogEventBuilder {
             self.invalid_utf8(&mut event);
         }
         event
+    }
+}
+
+impl crate::sources::net::EventBuilder for SyslogEventBuilder {
+    fn event(&mut self, frame: Frame, receive_nanos: i64) -> Event {
+        self.build(frame, receive_nanos)
     }
 }
 

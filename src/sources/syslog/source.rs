@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::{SyslogMode, SyslogSourceConfig, Timezone};
 use super::event::SyslogEventBuilder;
 use super::framing::{Frame, SyslogFrameDecoder};
-use crate::event::{Event, EventBatch};
+use crate::event::EventBatch;
 use crate::sources::net::{self, FrameCodec, Peer, SourceCounters};
 use crate::sources::tcp::server_settings;
 use crate::topology::{ComponentError, ComponentFuture, Output, SourceContext, MAX_BATCH_EVENTS};
@@ -89,13 +89,14 @@ struct SyslogCodec {
 
 impl FrameCodec for SyslogCodec {
     type Decoder = SyslogFrameDecoder;
+    type Builder = SyslogEventBuilder;
 
     fn decoder(&mut self) -> &mut SyslogFrameDecoder {
         &mut self.decoder
     }
 
-    fn event(&mut self, frame: Frame, receive_nanos: i64) -> Event {
-        self.builder.build(frame, receive_nanos)
+    fn new_builder(&self) -> SyslogEventBuilder {
+        self.builder.clone()
     }
 }
 
