@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v logger >/dev/null 2>&1 || need_apt+=(bsdutils)
+command -v rsyslogd >/dev/null 2>&1 || need_apt+=(rsyslog)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -8,8 +8,10 @@
 pub mod demo;
 pub mod file;
 pub mod lines;
+pub mod net;
 pub mod stdin;
 pub mod syslog;
+pub mod tcp;
 
 use serde::Deserialize;
 use toml::de::ValueDeserializer;
@@ -22,11 +24,13 @@ pub enum SourceConfig {
     Stdin(stdin::StdinConfig),
     Demo(demo::DemoConfig),
     File(file::FileSourceConfig),
+    Syslog(syslog::SyslogSourceConfig),
+    Tcp(tcp::TcpSourceConfig),
 }
 
 impl SourceConfig {
     /// Every source type name, as written in `type = "…"`.
-    pub const TYPES: &'static [&'static str] = &["stdin", "demo", "file"];
+    pub const TYPES: &'static [&'static str] = &["stdin", "demo", "file", "syslog", "tcp"];
 
     /// Reads the component's table (without `type`) as the config of `type_name`.
     pub fn parse(
@@ -37,6 +41,8 @@ impl SourceConfig {
             "stdin" => SourceConfig::Stdin(Deserialize::deserialize(table)?),
             "demo" => SourceConfig::Demo(Deserialize::deserialize(table)?),
             "file" => SourceConfig::File(Deserialize::deserialize(table)?),
+            "syslog" => SourceConfig::Syslog(Deserialize::deserialize(table)?),
+            "tcp" => SourceConfig::Tcp(Deserialize::deserialize(table)?),
             other => {
                 return Err(serde::de::Error::custom(format!(
                     "unknown source type `{other}`"
@@ -51,6 +57,8 @@ impl SourceConfig {
             SourceConfig::Stdin(c) => c.build(ctx),
             SourceConfig::Demo(c) => c.build(ctx),
             SourceConfig::File(c) => c.build(ctx),
+            SourceConfig::Syslog(c) => c.build(ctx),
+            SourceConfig::Tcp(c) => c.build(ctx),
         }
     }
 }

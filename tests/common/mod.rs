@@ -94,3 +94,4 @@ pub fn metric_value(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
+pub mod net;
