@@ -6,6 +6,7 @@
 
 pub mod blackhole;
 pub mod file;
+pub mod s3;
 pub mod stdout;
 
 use serde::Deserialize;
@@ -19,11 +20,12 @@ pub enum SinkConfig {
     File(file::FileSinkConfig),
     Stdout(stdout::StdoutSinkConfig),
     Blackhole(blackhole::BlackholeConfig),
+    S3(s3::S3SinkConfig),
 }
 
 impl SinkConfig {
     /// Every sink type name, as written in `type = "…"`.
-    pub const TYPES: &'static [&'static str] = &["file", "stdout", "blackhole"];
+    pub const TYPES: &'static [&'static str] = &["file", "stdout", "blackhole", "s3"];
 
     pub fn parse(
         type_name: &str,
@@ -33,6 +35,7 @@ impl SinkConfig {
             "file" => SinkConfig::File(Deserialize::deserialize(table)?),
             "stdout" => SinkConfig::Stdout(Deserialize::deserialize(table)?),
             "blackhole" => SinkConfig::Blackhole(Deserialize::deserialize(table)?),
+            "s3" => SinkConfig::S3(Deserialize::deserialize(table)?),
             other => {
                 return Err(serde::de::Error::custom(format!(
                     "unknown sink type `{other}`"
@@ -46,6 +49,7 @@ impl SinkConfig {
             SinkConfig::File(c) => c.build(ctx),
             SinkConfig::Stdout(c) => c.build(ctx),
             SinkConfig::Blackhole(c) => c.build(ctx),
+            SinkConfig::S3(c) => c.build(ctx),
         }
     }
 }

@@ -47,3 +47,4 @@ pub fn count_lines(path: &Path) -> usize {
         .map(|b| memchr::memchr_iter(b'\n', &b).count())
         .unwrap_or(0)
 }
+pub mod s3_server;
