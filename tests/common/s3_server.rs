@@ -196,21 +196,24 @@ impl Drop for SeaweedFs {
 /// A `moto_server`, which implements lifecycle transitions.
 pub struct Moto {
     child: Child,
+    log: tempfile::NamedTempFile,
     pub endpoint: String,
 }
 
 impl Moto {
     pub fn start() -> Moto {
         let port = pick_ports(1, false);
+        let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.reopen().unwrap())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .expect("start `moto_server` (pip install 'moto[server]'; scripts/test.sh does it)");
         let moto = Moto {
             child,
+            log,
             endpoint: format!("http://127.0.0.1:{port}"),
         };
         let conn = moto.connection("logweir-ready");
@@ -221,7 +224,10 @@ impl Moto {
         loop {
             match rt.block_on(client.create_bucket()) {
                 Ok(()) => return moto,
-                Err(e) if Instant::now() > deadline => panic!("moto did not become ready: {e}"),
+                Err(e) if Instant::now() > deadline => panic!(
+                    "moto did not become ready: {e}; log: {}",
+                    std::fs::read_to_string(moto.log.path()).unwrap_or_default()
+                ),
                 Err(_) => std::thread::sleep(Duration::from_millis(200)),
             }
         }

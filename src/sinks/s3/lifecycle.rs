@@ -497,8 +497,21 @@ pub async fn apply(
         Err(e) if rejects_transitions(&e) && desired.iter().any(|r| !r.transitions.is_empty()) => {
             tracing::warn!(component_id, error = %e, "the store refused lifecycle transitions; applying the expiration rules alone");
             let fallback = expiration_only(desired);
-            if !same_rules(&current, &fallback) {
+            if same_rules(&current, &fallback) {
+                tracing::info!(
+                    component_id,
+                    rules = fallback.len(),
+                    transitions_refused = true,
+                    "bucket lifecycle already as configured"
+                );
+            } else {
                 client.put_lifecycle(&fallback).await?;
+                tracing::info!(
+                    component_id,
+                    rules = fallback.len(),
+                    transitions_refused = true,
+                    "bucket lifecycle updated"
+                );
             }
             Ok(LifecycleOutcome::ExpirationOnly)
         }
@@ -578,6 +591,9 @@ mod tests {
         let legacy = from_xml("<LifecycleConfiguration><Rule><ID>x</ID><Prefix>a/</Prefix><Status>Enabled</Status><Expiration><Days>3</Days></Expiration></Rule></LifecycleConfiguration>").unwrap();
         assert_eq!(legacy[0].prefix, "a/");
         assert_eq!(legacy[0].expire_days, Some(3));
+        // SeaweedFS's answer, with an empty prefix.
+        let seaweed = from_xml("<?xml version=\"1.0\" encoding=\"UTF-8\"?><LifecycleConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule><ID>logweir-0</ID><Filter><Prefix></Prefix></Filter><Status>Enabled</Status><Expiration><Days>365</Days></Expiration></Rule><Rule><ID>logweir-1</ID><Filter><Prefix>kube-system/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>30</Days></Expiration></Rule></LifecycleConfiguration>\n").unwrap();
+        assert_eq!(seaweed, expiration_only(&rules), "{seaweed:?}");
     }
 
     #[test]
