@@ -12,6 +12,7 @@ pub mod config;
 pub mod event;
 pub mod finalization;
 pub mod graph;
+pub mod replay;
 pub mod sinks;
 pub mod sources;
 pub mod template;

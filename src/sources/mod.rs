@@ -8,6 +8,7 @@
 pub mod demo;
 pub mod file;
 pub mod lines;
+pub mod s3_archive;
 pub mod stdin;
 pub mod syslog;
 
@@ -21,11 +22,12 @@ use crate::topology::{ComponentFuture, SourceContext};
 pub enum SourceConfig {
     Stdin(stdin::StdinConfig),
     Demo(demo::DemoConfig),
+    S3Archive(s3_archive::S3ArchiveConfig),
 }
 
 impl SourceConfig {
     /// Every source type name, as written in `type = "…"`.
-    pub const TYPES: &'static [&'static str] = &["stdin", "demo"];
+    pub const TYPES: &'static [&'static str] = &["stdin", "demo", "s3_archive"];
 
     /// Reads the component's table (without `type`) as the config of `type_name`.
     pub fn parse(
@@ -35,6 +37,7 @@ impl SourceConfig {
         Ok(match type_name {
             "stdin" => SourceConfig::Stdin(Deserialize::deserialize(table)?),
             "demo" => SourceConfig::Demo(Deserialize::deserialize(table)?),
+            "s3_archive" => SourceConfig::S3Archive(Deserialize::deserialize(table)?),
             other => {
                 return Err(serde::de::Error::custom(format!(
                     "unknown source type `{other}`"
@@ -48,6 +51,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Stdin(c) => c.build(ctx),
             SourceConfig::Demo(c) => c.build(ctx),
+            SourceConfig::S3Archive(c) => c.build(ctx),
         }
     }
 }
