@@ -211,7 +211,10 @@ pub fn from_xml(xml: &str) -> Result<Vec<Rule>, String> {
 pub enum BucketError {
     #[error("cannot reach the S3 endpoint: {0}")]
     Network(String),
-    #[error("the S3 endpoint answered {status} {code}: {message}")]
+    #[error(
+        "the S3 endpoint answered HTTP {status}{}",
+        status_detail(code, message)
+    )]
     Status {
         status: u16,
         code: String,
@@ -219,6 +222,14 @@ pub enum BucketError {
     },
     #[error("{0}")]
     Other(String),
+}
+
+fn status_detail(code: &str, message: &str) -> String {
+    match (code.is_empty(), message.is_empty()) {
+        (true, _) => String::new(),
+        (false, true) => format!(" {code}"),
+        (false, false) => format!(" {code}: {message}"),
+    }
 }
 
 impl BucketError {
