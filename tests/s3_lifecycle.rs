@@ -64,7 +64,10 @@ fn lifecycle_of(connection: &S3Connection) -> Vec<Rule> {
     rules
 }
 
-fn essence(rules: &[Rule]) -> Vec<(String, bool, Vec<(u32, String)>, Option<u32>)> {
+/// (prefix, enabled, transitions, expire_days)
+type RuleEssence = (String, bool, Vec<(u32, String)>, Option<u32>);
+
+fn essence(rules: &[Rule]) -> Vec<RuleEssence> {
     rules
         .iter()
         .map(|r| {

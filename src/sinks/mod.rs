@@ -20,7 +20,7 @@ pub enum SinkConfig {
     File(file::FileSinkConfig),
     Stdout(stdout::StdoutSinkConfig),
     Blackhole(blackhole::BlackholeConfig),
-    S3(s3::S3SinkConfig),
+    S3(Box<s3::S3SinkConfig>),
 }
 
 impl SinkConfig {
