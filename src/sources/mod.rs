@@ -9,6 +9,7 @@ pub mod demo;
 pub mod file;
 pub mod lines;
 pub mod net;
+pub mod s3_archive;
 pub mod stdin;
 pub mod syslog;
 pub mod tcp;
@@ -26,11 +27,13 @@ pub enum SourceConfig {
     File(file::FileSourceConfig),
     Syslog(syslog::SyslogSourceConfig),
     Tcp(tcp::TcpSourceConfig),
+    S3Archive(s3_archive::S3ArchiveConfig),
 }
 
 impl SourceConfig {
     /// Every source type name, as written in `type = "…"`.
-    pub const TYPES: &'static [&'static str] = &["stdin", "demo", "file", "syslog", "tcp"];
+    pub const TYPES: &'static [&'static str] =
+        &["stdin", "demo", "file", "syslog", "tcp", "s3_archive"];
 
     /// Reads the component's table (without `type`) as the config of `type_name`.
     pub fn parse(
@@ -43,6 +46,7 @@ impl SourceConfig {
             "file" => SourceConfig::File(Deserialize::deserialize(table)?),
             "syslog" => SourceConfig::Syslog(Deserialize::deserialize(table)?),
             "tcp" => SourceConfig::Tcp(Deserialize::deserialize(table)?),
+            "s3_archive" => SourceConfig::S3Archive(Deserialize::deserialize(table)?),
             other => {
                 return Err(serde::de::Error::custom(format!(
                     "unknown source type `{other}`"
@@ -59,6 +63,7 @@ impl SourceConfig {
             SourceConfig::File(c) => c.build(ctx),
             SourceConfig::Syslog(c) => c.build(ctx),
             SourceConfig::Tcp(c) => c.build(ctx),
+            SourceConfig::S3Archive(c) => c.build(ctx),
         }
     }
 }

@@ -95,3 +95,4 @@ pub fn metric_value(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f
         .and_then(|v| v.parse().ok())
 }
 pub mod net;
+pub mod s3_server;
