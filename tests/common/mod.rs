@@ -2,6 +2,8 @@
 //! bounded waiting.
 #![allow(dead_code)]
 
+pub mod running;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
