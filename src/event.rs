@@ -655,6 +655,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn estimated_size_is_close_to_the_json_size() {
+        let events = [
+            Event::from_message(Bytes::from_static(b"GET /index.html 200 1534"), 1),
+            Event::from_json(
+                &serde_json::json!({
+                    "@timestamp": "2026-01-02T03:04:05.123456789Z",
+                    "message": "user logged in",
+                    "level": "info",
+                    "http": {"status": 200, "duration": 0.25},
+                    "tags": ["a", "b"],
+                    "ok": true,
+                }),
+                0,
+            ),
+        ];
+        for event in &events {
+            let json = event.to_json_string().len() as f64;
+            let estimate = event.estimated_size() as f64;
+            assert!(
+                (estimate - json).abs() / json < 0.2,
+                "{estimate} vs {json}: {}",
+                event.to_json_string()
+            );
+        }
+    }
+
+    #[test]
     fn paths_parse_plain_and_quoted_segments() {
         let p = FieldPath::parse(".kubernetes.pod.name").unwrap();
         assert_eq!(p.segments(), &["kubernetes", "pod", "name"]);

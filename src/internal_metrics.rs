@@ -439,3 +439,98 @@ impl Drop for ConnectionGuard {
 pub fn batch_bytes(events: &[crate::event::Event]) -> u64 {
     events.iter().map(|e| e.estimated_size() as u64).sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `f` against a fresh recorder and renders it while `f`'s result is still alive.
+    fn render<T>(f: impl FnOnce() -> T) -> String {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full(SINK_REQUEST_DURATION.to_string()),
+                REQUEST_DURATION_BUCKETS,
+            )
+            .unwrap()
+            .build_recorder();
+        let handle = recorder.handle();
+        let alive = metrics::with_local_recorder(&recorder, f);
+        let text = handle.render();
+        drop(alive);
+        text
+    }
+
+    #[test]
+    fn sink_helpers_time_requests_and_count_in_flight_retries_and_errors() {
+        let text = render(|| {
+            let sink = SinkMetrics::new("es", "elasticsearch");
+            let done = sink.start_request();
+            let pending = sink.start_request();
+            done.finish("success");
+            sink.start_request().finish("http_429");
+            drop(sink.start_request()); // abandoned: an error
+            sink.retry();
+            sink.error("http_5xx").increment(2);
+            pending // still in flight at render time
+        });
+        let labels = r#"component_id="es",component_kind="sink",component_type="elasticsearch""#;
+        assert!(
+            text.contains(&format!("{SINK_IN_FLIGHT_REQUESTS}{{{labels}}} 1")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{SINK_RETRIES}{{{labels}}} 1")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{ERRORS}{{{labels},error_type=\"http_5xx\"}} 2")),
+            "{text}"
+        );
+        for (outcome, n) in [
+            ("success", 1),
+            ("http_429", 1),
+            ("error", 1),
+            ("timeout", 0),
+        ] {
+            let count =
+                format!("{SINK_REQUEST_DURATION}_count{{{labels},outcome=\"{outcome}\"}} {n}");
+            assert!(text.contains(&count), "{count} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn source_helpers_report_files_bytes_behind_and_open_connections() {
+        let text = render(|| {
+            let file = FileSourceMetrics::new("pods");
+            file.set_files_watched(12);
+            file.set_bytes_behind(4096);
+            let net = NetworkSourceMetrics::new("syslog", "syslog");
+            let a = net.connection_opened();
+            let b = net.connection_opened();
+            drop(a);
+            b
+        });
+        assert!(text.contains(&format!(
+            r#"{FILE_SOURCE_FILES_WATCHED}{{component_id="pods",component_kind="source",component_type="file"}} 12"#
+        )));
+        assert!(text.contains(&format!(
+            r#"{FILE_SOURCE_BYTES_BEHIND}{{component_id="pods",component_kind="source",component_type="file"}} 4096"#
+        )));
+        assert!(text.contains(&format!(
+            r#"{SOURCE_OPEN_CONNECTIONS}{{component_id="syslog",component_kind="source",component_type="syslog"}} 1"#
+        )), "{text}");
+    }
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        for (name, kind, help) in ALL {
+            assert!(name.starts_with("logweir_"), "{name}");
+            assert_eq!(
+                *kind == MetricKind::Counter,
+                name.ends_with("_total"),
+                "{name}"
+            );
+            assert!(!help.is_empty());
+        }
+    }
+}
