@@ -1,4 +1,5 @@
-//! The command line: `run`, `validate`, `test`, `graph`.
+//! The command line: `run`, `validate`, `test`, `graph`, and the live views `top` and `tap`
+//! of a running pipeline's API.
 //!
 //! Exit codes (documented in `--help` and the README):
 //! - 0: success (a run drained completely, a config is valid);
@@ -29,6 +30,8 @@ Examples:
   logweir test -c pipelines/quickstart.toml      run the pipeline's [[tests]] on its transforms
   logweir graph -c pipelines/quickstart.toml --format mermaid
   logweir replay -c pipelines/replay.toml        replay archived objects (s3_archive source)
+  logweir top --api 127.0.0.1:9598               live events/s, bytes/s, errors per component
+  logweir tap --api 127.0.0.1:9598 parse --limit 20   print events leaving `parse` as NDJSON
 
 Exit codes: 0 success, 1 the pipeline failed while running or a test failed, 2 usage error,
 78 invalid configuration.";
@@ -91,6 +94,31 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
     },
+    /// Live table of every component's events/s, bytes/s, errors and buffer fill, from the
+    /// `/metrics` of a running logweir (q to quit).
+    Top {
+        /// Address of the running pipeline's `[api]`.
+        #[arg(long, default_value = "127.0.0.1:9598")]
+        api: String,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0)]
+        interval_secs: f64,
+    },
+    /// Print the events leaving a source or transform of a running pipeline, as NDJSON on
+    /// standard output (sampled; the pipeline is not slowed down).
+    Tap {
+        /// Address of the running pipeline's `[api]`.
+        #[arg(long, default_value = "127.0.0.1:9598")]
+        api: String,
+        /// At most this many events per second.
+        #[arg(long, default_value_t = crate::api::DEFAULT_TAP_RATE)]
+        rate: u64,
+        /// Stop after this many events.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// The source or transform to tap.
+        component_id: String,
+    },
 }
 
 fn init_logging(format: LogFormat, level: &str) {
@@ -149,6 +177,28 @@ pub fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(code) => code,
+        },
+        Command::Top { api, interval_secs } => {
+            let interval = Duration::from_secs_f64(interval_secs.clamp(0.1, 3600.0));
+            match crate::top::run(&api, interval) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("logweir top: {e}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            }
+        }
+        Command::Tap {
+            api,
+            rate,
+            limit,
+            component_id,
+        } => match tap(&api, &component_id, rate, limit) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("logweir tap: {e}");
+                ExitCode::from(EXIT_RUNTIME)
+            }
         },
         Command::Run {
             config,
@@ -282,17 +332,63 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
+/// `logweir tap`: streams `/tap/{component_id}` to standard output.
+fn tap(api: &str, component_id: &str, rate: u64, limit: Option<u64>) -> Result<(), String> {
+    use std::io::Write;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let mut path = format!("/tap/{component_id}?rate={rate}");
+    if let Some(limit) = limit {
+        path.push_str(&format!("&limit={limit}"));
+    }
+    runtime.block_on(async {
+        let (status, mut body) = crate::api_client::get(api, &path)
+            .await
+            .map_err(|e| e.to_string())?;
+        if status != 200 {
+            let text = http_body_util::BodyExt::collect(body)
+                .await
+                .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+                .unwrap_or_default();
+            return Err(format!("{api} answered {status}: {}", text.trim()));
+        }
+        eprintln!("tapping `{component_id}` at {api} (at most {rate} events/s)");
+        let stdout = std::io::stdout();
+        while let Some(chunk) = crate::api_client::next_chunk(&mut body)
+            .await
+            .map_err(|e| format!("{api}: {e}"))?
+        {
+            let mut out = stdout.lock();
+            // A closed pipe (`| head`) ends the tap quietly.
+            if out.write_all(&chunk).and_then(|()| out.flush()).is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    })
+}
+
 async fn run(config: PipelineConfig, drain_deadline: Duration) -> ExitCode {
     let api_shutdown = tokio_util::sync::CancellationToken::new();
+    let instrumentation = crate::topology::Instrumentation {
+        measure_bytes: config.api.is_some(),
+        ..Default::default()
+    };
     if let Some(api) = &config.api {
-        let handle = crate::api::install_metrics_recorder();
-        if let Err(e) = crate::api::serve(api.address, handle, api_shutdown.clone()).await {
+        let state = crate::api::ApiState {
+            metrics: crate::api::install_metrics_recorder(),
+            readiness: instrumentation.readiness.clone(),
+            taps: instrumentation.taps.clone(),
+        };
+        if let Err(e) = crate::api::serve(api.address, state, api_shutdown.clone()).await {
             eprintln!("{}: api: {e}", config.file.display());
             return ExitCode::from(EXIT_CONFIG);
         }
     }
     let _stop_api = api_shutdown.drop_guard();
-    let topology = match Topology::start(&config) {
+    let topology = match Topology::start_with(&config, &instrumentation) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{}: {e}", config.file.display());
@@ -317,6 +413,8 @@ async fn run(config: PipelineConfig, drain_deadline: Duration) -> ExitCode {
     });
     let report = topology.wait(drain_deadline).await;
     signals.abort();
+    // Open taps end with the pipeline.
+    instrumentation.taps.close_all();
     for (id, error) in &report.failures {
         eprintln!("component `{id}` failed: {error}");
     }

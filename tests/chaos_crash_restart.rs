@@ -63,7 +63,11 @@ fn write_lines(dir: &Path, done: &AtomicBool) {
 }
 
 fn start(config: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     Command::new(common::logweir_bin())
         .args(["--log-format", "json", "run", "-c"])
         .arg(config)
@@ -77,7 +81,9 @@ fn start(config: &Path, log: &Path) -> Child {
 async fn every_line_reaches_elasticsearch_exactly_once_through_ten_kills() {
     let server = EsTestServer::start(EsServerOptions::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let pods = dir.path().join("pods/shop_cart-7d9f8b-x2v4q_0f9c2a4e-1111-2222-3333-444455556666/cart");
+    let pods = dir
+        .path()
+        .join("pods/shop_cart-7d9f8b-x2v4q_0f9c2a4e-1111-2222-3333-444455556666/cart");
     std::fs::create_dir_all(&pods).unwrap();
     let config = common::write_file(
         dir.path(),
@@ -145,16 +151,33 @@ retry_max_backoff_ms = 500
         stored.len(),
         log.display()
     );
-    assert!(status.success(), "the last run did not exit cleanly: {status:?}");
+    assert!(
+        status.success(),
+        "the last run did not exit cleanly: {status:?}"
+    );
 
     let mut seen = vec![0u32; LINES as usize];
     for (_, doc) in &stored {
-        let seq = doc["seq"].as_u64().unwrap_or_else(|| panic!("document without seq: {doc}"));
+        let seq = doc["seq"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("document without seq: {doc}"));
         seen[seq as usize] += 1;
     }
-    let missing: Vec<usize> = (0..LINES as usize).filter(|s| seen[*s] == 0).take(10).collect();
-    let doubled: Vec<usize> = (0..LINES as usize).filter(|s| seen[*s] > 1).take(10).collect();
-    assert!(missing.is_empty(), "lines never stored (first 10): {missing:?}");
-    assert!(doubled.is_empty(), "lines stored twice (first 10): {doubled:?}");
+    let missing: Vec<usize> = (0..LINES as usize)
+        .filter(|s| seen[*s] == 0)
+        .take(10)
+        .collect();
+    let doubled: Vec<usize> = (0..LINES as usize)
+        .filter(|s| seen[*s] > 1)
+        .take(10)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "lines never stored (first 10): {missing:?}"
+    );
+    assert!(
+        doubled.is_empty(),
+        "lines stored twice (first 10): {doubled:?}"
+    );
     assert_eq!(stored.len() as u64, LINES);
 }

@@ -28,6 +28,9 @@ use crate::buffers::{BufferConfig, WhenFull};
 use crate::config::PipelineConfig;
 use crate::event::{Event, EventBatch};
 use crate::finalization::EventStatus;
+use crate::internal_metrics;
+use crate::readiness::{Readiness, ReadinessHandle};
+use crate::tap::{TapPoint, Taps};
 
 /// How many batches a channel holds. With sources cutting batches at
 /// [`MAX_BATCH_EVENTS`], one edge holds at most `(CAPACITY + senders) * MAX_BATCH_EVENTS`
@@ -77,8 +80,33 @@ pub enum BuildError {
 #[derive(Debug, Clone)]
 pub struct Output {
     targets: Vec<BatchSender>,
+    metrics: OutputMetrics,
+    /// The producing component's tap (`GET /tap/{id}`), checked once per batch.
+    tap: Option<Arc<TapPoint>>,
+}
+
+/// The flow metrics of one output.
+#[derive(Debug, Clone)]
+struct OutputMetrics {
     /// `logweir_component_sent_events_total` of the producing component.
     sent: metrics::Counter,
+    /// `logweir_component_sent_bytes_total`; consumers count the same bytes as received.
+    sent_bytes: metrics::Counter,
+    /// `logweir_component_batch_events`.
+    batch_events: metrics::Histogram,
+    /// Whether to estimate byte sizes (only when metrics are served).
+    measure_bytes: bool,
+}
+
+impl Default for OutputMetrics {
+    fn default() -> OutputMetrics {
+        OutputMetrics {
+            sent: metrics::Counter::noop(),
+            sent_bytes: metrics::Counter::noop(),
+            batch_events: metrics::Histogram::noop(),
+            measure_bytes: false,
+        }
+    }
 }
 
 impl Default for Output {
@@ -91,13 +119,9 @@ impl Output {
     pub fn new(targets: Vec<BatchSender>) -> Output {
         Output {
             targets,
-            sent: metrics::Counter::noop(),
+            metrics: OutputMetrics::default(),
+            tap: None,
         }
-    }
-
-    fn with_sent_counter(mut self, sent: metrics::Counter) -> Output {
-        self.sent = sent;
-        self
     }
 
     pub fn has_consumers(&self) -> bool {
@@ -110,15 +134,28 @@ impl Output {
         if batch.is_empty() {
             return Ok(());
         }
+        if let Some(tap) = &self.tap {
+            if tap.is_active() {
+                tap.offer(&batch.events);
+            }
+        }
         let Some((last, rest)) = self.targets.split_last() else {
             batch.finish(EventStatus::Dropped);
             return Ok(());
         };
-        self.sent.increment(batch.len() as u64);
+        let metrics = &self.metrics;
+        let bytes = if metrics.measure_bytes {
+            internal_metrics::batch_bytes(&batch.events)
+        } else {
+            0
+        };
+        metrics.sent.increment(batch.len() as u64);
+        metrics.sent_bytes.increment(bytes);
+        metrics.batch_events.record(batch.len() as f64);
         for target in rest {
-            target.send(batch.clone()).await?;
+            target.send_measured(batch.clone(), bytes).await?;
         }
-        last.send(batch).await
+        last.send_measured(batch, bytes).await
     }
 }
 
@@ -136,6 +173,20 @@ pub struct SinkContext {
     pub id: String,
     pub input: BatchReceiver,
     pub data_dir: PathBuf,
+    /// Call `readiness.mark_healthy()` once the destination confirmed a delivery (or a
+    /// health check passed): `GET /ready` waits for every sink.
+    pub readiness: ReadinessHandle,
+}
+
+/// What the topology shares with the API: readiness of sinks, taps of components, and
+/// whether byte sizes are measured for the metrics.
+#[derive(Debug, Clone, Default)]
+pub struct Instrumentation {
+    pub readiness: Readiness,
+    pub taps: Taps,
+    /// Estimate event byte sizes for `logweir_component_*_bytes_total` (one walk over each
+    /// batch's fields per hop); on when the API serves metrics.
+    pub measure_bytes: bool,
 }
 
 /// A synchronous batch transform. Conditions, regexes and field paths are compiled when it is
@@ -220,6 +271,15 @@ impl RunReport {
 impl Topology {
     /// Builds and spawns every component. Must be called inside a tokio runtime.
     pub fn start(config: &PipelineConfig) -> Result<Topology, BuildError> {
+        Topology::start_with(config, &Instrumentation::default())
+    }
+
+    /// [`start`](Self::start), reporting readiness and offering taps through
+    /// `instrumentation`.
+    pub fn start_with(
+        config: &PipelineConfig,
+        instrumentation: &Instrumentation,
+    ) -> Result<Topology, BuildError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| BuildError::Component {
             component_kind: "pipeline",
             id: "data_dir".to_string(),
@@ -259,15 +319,25 @@ impl Topology {
         // (producer id, port) -> senders of its consumers
         let mut wiring: HashMap<(String, Option<String>), Vec<BatchSender>> = HashMap::new();
         for (id, inputs, kind, type_name, buffer) in consumers {
-            let labels = component_labels(id, kind, type_name);
+            let labels = internal_metrics::component_labels(id, kind, type_name);
             let drop_when_full = (matches!(buffer, BufferConfig::Memory { .. })
                 && buffer.when_full() == WhenFull::DropNewest)
-                .then(|| metrics::counter!("logweir_buffer_discarded_events_total", &labels));
+                .then(|| metrics::counter!(internal_metrics::BUFFER_DISCARDED_EVENTS, &labels));
+            let capacity_batches = buffer.channel_capacity_batches();
+            metrics::gauge!(internal_metrics::BUFFER_MAX_EVENTS, &labels)
+                .set((capacity_batches * MAX_BATCH_EVENTS) as f64);
+            if let BufferConfig::Disk { max_bytes, .. } = buffer {
+                metrics::gauge!(internal_metrics::BUFFER_MAX_BYTE_SIZE, &labels)
+                    .set(*max_bytes as f64);
+            }
             let (tx, rx) = channel::channel_with_metrics(
-                buffer.channel_capacity_batches(),
-                metrics::gauge!("logweir_buffer_events", &labels),
-                metrics::counter!("logweir_component_received_events_total", &labels),
-                drop_when_full,
+                capacity_batches,
+                channel::ChannelMetrics {
+                    buffered: metrics::gauge!(internal_metrics::BUFFER_EVENTS, &labels),
+                    received: metrics::counter!(internal_metrics::RECEIVED_EVENTS, &labels),
+                    received_bytes: metrics::counter!(internal_metrics::RECEIVED_BYTES, &labels),
+                    drop_when_full,
+                },
             );
             edges.push((id.clone(), Arc::clone(tx.stats())));
             for input in inputs {
@@ -283,19 +353,24 @@ impl Topology {
         // every producer is done.
         drop(senders);
         let mut output_for = |id: &str, port: Option<&str>, kind: &'static str, type_name: &str| {
-            let mut labels = component_labels(id, kind, type_name);
+            let mut labels = internal_metrics::component_labels(id, kind, type_name);
+            // The batch size histogram is per component, whatever the port.
+            let batch_events = metrics::histogram!(internal_metrics::BATCH_EVENTS, &labels);
             if let Some(p) = port {
                 labels.push(("output", p.to_string()));
             }
-            Output::new(
-                wiring
+            Output {
+                targets: wiring
                     .remove(&(id.to_string(), port.map(str::to_string)))
                     .unwrap_or_default(),
-            )
-            .with_sent_counter(metrics::counter!(
-                "logweir_component_sent_events_total",
-                &labels
-            ))
+                metrics: OutputMetrics {
+                    sent: metrics::counter!(internal_metrics::SENT_EVENTS, &labels),
+                    sent_bytes: metrics::counter!(internal_metrics::SENT_BYTES, &labels),
+                    batch_events,
+                    measure_bytes: instrumentation.measure_bytes,
+                },
+                tap: Some(instrumentation.taps.point(id)),
+            }
         };
 
         let mut sinks = Vec::new();
@@ -324,6 +399,7 @@ impl Topology {
                 id: decl.id.clone(),
                 input,
                 data_dir: config.data_dir.clone(),
+                readiness: instrumentation.readiness.register(&decl.id),
             };
             let sink = decl.config.build(ctx).map_err(build_error)?;
             let id = decl.id.clone();
@@ -395,6 +471,7 @@ impl Topology {
                 handle: tokio::spawn(fut),
             });
         }
+        instrumentation.readiness.set_started();
         Ok(Topology {
             sources,
             transforms,
@@ -493,14 +570,6 @@ impl Topology {
         stop_on_failure.abort();
         report
     }
-}
-
-fn component_labels(id: &str, kind: &'static str, type_name: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("component_id", id.to_string()),
-        ("component_kind", kind.to_string()),
-        ("component_type", type_name.to_string()),
-    ]
 }
 
 async fn run_transform(

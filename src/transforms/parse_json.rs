@@ -43,7 +43,7 @@ impl ParseJsonConfig {
         Ok(Box::new(ParseJson {
             config: self.clone(),
             parser: JsonParser::default(),
-            failures: Failures::new(id, self.on_error, "parse_failure", ctx),
+            failures: Failures::new(id, "parse_json", self.on_error, "parse_failure", ctx),
         }))
     }
 }

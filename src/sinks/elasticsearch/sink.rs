@@ -75,6 +75,8 @@ struct Shared {
     stats: Arc<SinkStats>,
     counters: Counters,
     config: CheckedConfig,
+    /// `/ready` turns green after the first confirmed delivery.
+    readiness: crate::readiness::ReadinessHandle,
 }
 
 /// Runs the sink until its input ends and every request has finished.
@@ -104,6 +106,7 @@ pub async fn run(
         stats: Arc::clone(&stats),
         counters: Counters::new(&id),
         config: config.clone(),
+        readiness: ctx.readiness.clone(),
     });
     let mut encoder = BulkEncoder::new(config.target.clone(), config.id.clone());
     // Spare body buffers: one per slot plus the batch being filled.
@@ -356,6 +359,7 @@ async fn deliver(shared: Arc<Shared>, mut batch: BulkBatch) -> BulkBatch {
                             ItemVerdict::Delivered => {
                                 delivered += 1;
                                 finish_item(&mut batch, i, EventStatus::Delivered);
+                                shared.readiness.mark_healthy();
                             }
                             ItemVerdict::AlreadyStored => {
                                 already += 1;

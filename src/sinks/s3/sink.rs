@@ -141,6 +141,8 @@ pub struct S3Sink {
     permits: Arc<Semaphore>,
     uploads: JoinSet<Result<ObjectDone, (UploadError, u64)>>,
     totals: Totals,
+    /// `/ready` turns green after the first confirmed object.
+    readiness: Option<crate::readiness::ReadinessHandle>,
 }
 
 impl S3Sink {
@@ -153,10 +155,12 @@ impl S3Sink {
             permits,
             uploads: JoinSet::new(),
             totals: Totals::default(),
+            readiness: None,
         }
     }
 
     pub async fn run(mut self, mut ctx: SinkContext) -> Result<(), ComponentError> {
+        self.readiness = Some(ctx.readiness.clone());
         let mut batches = Box::new(Batches {
             settings: Arc::clone(&self.settings),
             open: HashMap::new(),
@@ -370,6 +374,9 @@ impl S3Sink {
     ) -> Result<(), ComponentError> {
         match joined {
             Ok(Ok(done)) => {
+                if let Some(readiness) = &self.readiness {
+                    readiness.mark_healthy();
+                }
                 self.totals.objects += 1;
                 self.totals.multipart_objects += u64::from(done.multipart);
                 self.totals.events += done.events;
