@@ -483,7 +483,8 @@ struct AlertRule {
 }
 
 /// The `/metrics` text of a pipeline that exercises every component kind on this branch:
-/// parse failures dead-lettered, filtering, sampling, a disk buffer and a dropping buffer.
+/// parse failures dead-lettered, filtering, sampling, a disk buffer and a dropping buffer, and
+/// a network source (its connection gauge).
 fn metrics_of_a_test_run() -> String {
     let dir = tempfile::tempdir().unwrap();
     let mut pipeline = common::running::RunningPipeline::start(
@@ -492,6 +493,9 @@ fn metrics_of_a_test_run() -> String {
             r#"
 [sources.in]
 type = "stdin"
+[sources.net]
+type = "tcp"
+address = "127.0.0.1:0"
 [transforms.parsed]
 type = "parse_json"
 inputs = ["in"]
@@ -511,7 +515,7 @@ path = "{}"
 buffer = {{ type = "disk", max_bytes = 1048576 }}
 [sinks.drop]
 type = "blackhole"
-inputs = ["parsed"]
+inputs = ["parsed", "net"]
 buffer = {{ type = "memory", max_events = 1024, when_full = "drop_newest" }}
 "#,
             dir.path().join("out.ndjson").display()
@@ -531,7 +535,7 @@ buffer = {{ type = "memory", max_events = 1024, when_full = "drop_newest" }}
         25.0,
     );
     let body = pipeline.wait_for_metric("logweir_component_received_events_total", "archive", 13.0);
-    pipeline.finish();
+    pipeline.terminate();
     body
 }
 

@@ -91,6 +91,21 @@ impl RunningPipeline {
     /// Closes stdin and waits for the pipeline to drain and exit successfully.
     pub fn finish(mut self) {
         drop(self.stdin.take());
+        self.wait_for_clean_exit();
+    }
+
+    /// Sends SIGTERM (for pipelines with sources that never end by themselves, such as
+    /// network listeners) and waits for the pipeline to drain and exit successfully.
+    pub fn terminate(mut self) {
+        drop(self.stdin.take());
+        let pid = self.child.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        self.wait_for_clean_exit();
+    }
+
+    fn wait_for_clean_exit(&mut self) {
         let mut status = None;
         super::wait_until(Duration::from_secs(30), || {
             status = self.child.try_wait().unwrap();
