@@ -62,8 +62,11 @@ async fn exactly_once_under_item_429s_503s_and_a_30_second_outage() {
         .faults()
         .set_outage_mode(OutageMode::ServiceUnavailable);
     server.faults().set_outage(true);
+    // Requests the server was already processing when the outage began still complete; let
+    // them land before taking the reference count (the outage still lasts 30 s).
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let at_outage = server.doc_count("logs-*");
-    tokio::time::sleep(Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(13)).await;
     // Half way: connections now fail outright instead of answering 503.
     server
         .faults()
