@@ -339,6 +339,39 @@ impl FromIterator<(Key, Value)> for Object {
     }
 }
 
+/// A one-bit signature of a key, for cheap "surely not present" checks while building objects
+/// from input that rarely repeats keys: when a key's bit is not yet set in a mask of the keys
+/// already present, the key is new and can be appended without the linear scan of
+/// [`Object::insert`].
+pub fn key_signature(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let mix = b.len() as u64 * 7
+        + u64::from(b.first().copied().unwrap_or(0))
+        + u64::from(b.last().copied().unwrap_or(0)) * 3;
+    1 << (mix & 63)
+}
+
+impl Object {
+    /// Inserts `key`, using `seen` (a mask of [`key_signature`]s of the keys present) to skip
+    /// the duplicate scan when the key is certainly new. Keeps `seen` up to date.
+    pub fn insert_tracked(&mut self, key: Key, value: Value, seen: &mut u64) {
+        let sig = key_signature(&key);
+        if *seen & sig == 0 {
+            self.entries.push((key, value));
+        } else {
+            self.insert(key, value);
+        }
+        *seen |= sig;
+    }
+
+    /// The mask of [`key_signature`]s of this object's keys.
+    pub fn key_signatures(&self) -> u64 {
+        self.entries
+            .iter()
+            .fold(0, |mask, (k, _)| mask | key_signature(k))
+    }
+}
+
 /// A parsed field path such as `.kubernetes.pod.name` or `."@timestamp"`.
 ///
 /// Paths are parsed once (at configuration time), never per event.

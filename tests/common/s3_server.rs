@@ -201,7 +201,19 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// Starts moto on a free port; a port taken between picking and binding (other servers
+    /// of parallel tests) is retried on another port, three times at most.
     pub fn start() -> Moto {
+        for _ in 0..2 {
+            if let Some(moto) = Moto::try_start(false) {
+                return moto;
+            }
+        }
+        Moto::try_start(true).expect("try_start panics on its last attempt")
+    }
+
+    /// `None` when moto exited at once (its port was taken); with `last`, panics instead.
+    fn try_start(last: bool) -> Option<Moto> {
         let port = pick_ports(1, false);
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new("moto_server")
@@ -211,7 +223,7 @@ impl Moto {
             .stderr(log.reopen().unwrap())
             .spawn()
             .expect("start `moto_server` (pip install 'moto[server]'; scripts/test.sh does it)");
-        let moto = Moto {
+        let mut moto = Moto {
             child,
             log,
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -222,8 +234,11 @@ impl Moto {
         let rt = runtime();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            if !last && moto.child.try_wait().ok().flatten().is_some() {
+                return None;
+            }
             match rt.block_on(client.create_bucket()) {
-                Ok(()) => return moto,
+                Ok(()) => return Some(moto),
                 Err(e) if Instant::now() > deadline => panic!(
                     "moto did not become ready: {e}; log: {}",
                     std::fs::read_to_string(moto.log.path()).unwrap_or_default()
