@@ -67,8 +67,12 @@ fn main() {
             "splice" => {
                 let mut t = std::mem::replace(&mut tape, simd_json::Tape::null()).reset();
                 if simd_json::fill_tape(&mut scratch, &mut buffers, &mut t).is_ok() {
-                    if let Some(level) = t.as_value().get("level").and_then(|v| v.as_str()) {
-                        levels += level.len() as u64;
+                    if let Some(len) = t
+                        .as_value()
+                        .get("level")
+                        .and_then(|v| v.as_str().map(str::len))
+                    {
+                        levels += len as u64;
                     }
                     out.extend_from_slice(ACTION);
                     out.extend_from_slice(json);
