@@ -1,9 +1,11 @@
 //! A discarding Elasticsearch endpoint for throughput runs: answers `GET /` like a cluster,
-//! reads every request body to its end and answers bulk requests with `{"errors":false}`.
-//! Nothing is parsed or stored, so the figure measured is the sender's.
+//! reads every request body to its end and answers bulk requests with `{"errors":false}` and
+//! one `201` item per document (the sink checks the count: documents are counted as body
+//! newlines / 2, gunzipping bodies sent with `content-encoding: gzip`). Nothing is parsed
+//! or stored, so the figure measured is the sender's.
 //!
 //! ```text
-//! es_discard 127.0.0.1:9299 [--latency]
+//! es_discard 127.0.0.1:9299 [--latency [--log-requests]]
 //! ```
 //! Prints the bulk requests and bytes received when it gets a `GET /_stats/discard`.
 //!
@@ -13,7 +15,8 @@
 //! text) with a byte search, no JSON parse. The latency of a document is the time the whole
 //! request had arrived minus that write time. `GET /_stats/discard` then also reports count,
 //! p50, p99 and max (a log-linear histogram, within 1.6%), and so does SIGINT/SIGTERM, on
-//! stdout, before exiting.
+//! stdout, before exiting. `--log-requests` adds one stderr line per bulk request: its
+//! arrival, its documents and the latency of its newest and oldest document.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -26,6 +29,8 @@ struct Totals {
     bytes: AtomicU64,
     /// `Some` in `--latency` mode.
     latency: Option<Mutex<Latencies>>,
+    /// `--log-requests`: one stderr line per bulk request in `--latency` mode.
+    log_requests: bool,
 }
 
 /// Latencies in microseconds, log-linear buckets: exact below 128 µs, then 64 buckets per
@@ -117,19 +122,28 @@ fn write_time(document: &[u8]) -> Option<i64> {
     std::str::from_utf8(&digits[..len]).ok()?.parse().ok()
 }
 
-/// Records the latency of every document of a bulk body received at `received_nanos`.
-fn record_body(body: &[u8], received_nanos: i64, latencies: &Mutex<Latencies>) {
+/// Records the latency of every document of a bulk body received at `received_nanos`;
+/// returns the documents with a write time and their lowest and highest latency (µs).
+fn record_body(body: &[u8], received_nanos: i64, latencies: &Mutex<Latencies>) -> (u64, u64, u64) {
     let mut latencies = latencies.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut marked, mut lowest, mut highest) = (0, u64::MAX, 0);
     // Action and document lines alternate; documents are the odd lines.
     for document in body.split(|&b| b == b'\n').skip(1).step_by(2) {
         if document.is_empty() {
             continue;
         }
         match write_time(document) {
-            Some(wt) => latencies.record(((received_nanos - wt).max(0) / 1000) as u64),
+            Some(wt) => {
+                let micros = ((received_nanos - wt).max(0) / 1000) as u64;
+                latencies.record(micros);
+                marked += 1;
+                lowest = lowest.min(micros);
+                highest = highest.max(micros);
+            }
             None => latencies.unmarked += 1,
         }
     }
+    (marked, lowest, highest)
 }
 
 /// Largest bulk body kept in `--latency` mode (the sink's default batch is 10 MiB).
@@ -165,10 +179,10 @@ fn serve(stream: TcpStream, totals: Arc<Totals>) -> std::io::Result<()> {
                 }
             }
         }
-        let keep = totals.latency.is_some()
-            && request_line.contains("_bulk")
-            && content_length <= MAX_KEPT_BODY;
-        if keep {
+        let bulk = request_line.contains("_bulk");
+        let keep = bulk && totals.latency.is_some() && content_length <= MAX_KEPT_BODY;
+        // Newlines of the (uncompressed) body: two per document (action + source line).
+        let newlines = if keep {
             let mut body = vec![0u8; content_length];
             reader.read_exact(&mut body)?;
             let received_nanos = logweir::time::now_unix_nanos();
@@ -178,36 +192,73 @@ fn serve(stream: TcpStream, totals: Arc<Totals>) -> std::io::Result<()> {
                 body = plain;
             }
             if let Some(latencies) = &totals.latency {
-                record_body(&body, received_nanos, latencies);
-            }
-        } else {
-            let mut left = content_length;
-            while left > 0 {
-                let n = reader.read(&mut sink[..left.min(1 << 20)])?;
-                if n == 0 {
-                    return Ok(());
+                let (documents, lowest, highest) = record_body(&body, received_nanos, latencies);
+                if totals.log_requests {
+                    // Where a request's latency comes from: how old its oldest and newest
+                    // documents are, and how far apart requests arrive.
+                    eprintln!(
+                        "bulk at_ms={} documents={documents} newest_ms={:.1} oldest_ms={:.1}",
+                        received_nanos / 1_000_000,
+                        lowest as f64 / 1000.0,
+                        highest as f64 / 1000.0
+                    );
                 }
-                left -= n;
             }
-        }
+            memchr::memchr_iter(b'\n', &body).count()
+        } else {
+            let mut limited = (&mut reader).take(content_length as u64);
+            let newlines = if gzip && bulk {
+                count_newlines(
+                    &mut flate2::read::MultiGzDecoder::new(&mut limited),
+                    &mut sink,
+                )?
+            } else {
+                count_newlines(&mut limited, &mut sink)?
+            };
+            // Whatever a decoder left unread is still the body.
+            std::io::copy(&mut limited, &mut std::io::sink())?;
+            newlines
+        };
         let body: String = if request_line.starts_with("GET / ") {
             r#"{"name":"discard","cluster_name":"discard","version":{"number":"8.15.0"}}"#.into()
         } else if request_line.starts_with("GET /_stats/discard") {
             stats(&totals)
-        } else {
-            if request_line.contains("_bulk") {
-                totals.requests.fetch_add(1, Ordering::Relaxed);
-                totals
-                    .bytes
-                    .fetch_add(content_length as u64, Ordering::Relaxed);
+        } else if bulk {
+            totals.requests.fetch_add(1, Ordering::Relaxed);
+            totals
+                .bytes
+                .fetch_add(content_length as u64, Ordering::Relaxed);
+            // The sink checks that there is one item per document it sent.
+            let documents = newlines.div_ceil(2);
+            let mut body = String::with_capacity(40 + documents * 26);
+            body.push_str(r#"{"errors":false,"took":0,"items":["#);
+            for i in 0..documents {
+                if i > 0 {
+                    body.push(',');
+                }
+                body.push_str(r#"{"create":{"status":201}}"#);
             }
-            r#"{"errors":false,"took":0,"items":[]}"#.into()
+            body.push_str("]}");
+            body
+        } else {
+            r#"{"acknowledged":true}"#.into()
         };
         write!(
             writer,
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-elastic-product: Elasticsearch\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         )?;
+    }
+}
+
+/// Reads `input` to its end, counting newlines.
+fn count_newlines(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut newlines = 0;
+    loop {
+        match input.read(buf)? {
+            0 => return Ok(newlines),
+            n => newlines += memchr::memchr_iter(b'\n', &buf[..n]).count(),
+        }
     }
 }
 
@@ -250,9 +301,11 @@ fn report_on_signal(totals: Arc<Totals>) {
 fn main() {
     let mut address = "127.0.0.1:9299".to_string();
     let mut latency = false;
+    let mut log_requests = false;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--latency" => latency = true,
+            "--log-requests" => log_requests = true,
             _ => address = arg,
         }
     }
@@ -262,6 +315,7 @@ fn main() {
     });
     let totals = Arc::new(Totals {
         latency: latency.then(|| Mutex::new(Latencies::new())),
+        log_requests,
         ..Totals::default()
     });
     report_on_signal(Arc::clone(&totals));
