@@ -5,6 +5,7 @@
 #
 #   benches/pipeline.sh [FILE]          # default: generates 1,000,000 CRI lines (seed 3)
 #   LOGWEIR_THREADS=1 benches/pipeline.sh FILE   # one worker thread
+#   LOGWEIR_BIN=/path/to/logweir benches/pipeline.sh FILE   # another build (before/after runs)
 #
 # Pipeline: benches/pipelines/file_cri_parse_filter_es.toml (file -> parse_json -> filter ->
 # Elasticsearch bulk encoding, no compression) into benches/src/bin/es_discard.rs.
@@ -12,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}/release"
 cargo build --quiet --release -p logweir -p logweir-benches --bins
+logweir="${LOGWEIR_BIN:-$target/logweir}"
 
 work="$(mktemp -d /tmp/logweir-bench.XXXXXX)"
 trap 'kill "${es_pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -36,7 +38,8 @@ es_pid=$!
 run() {
   local name="$1"; shift
   local out="$work/time.txt"
-  /usr/bin/time -f "%e %U %S %M" -o "$out" "$@" > /dev/null
+  /usr/bin/time -f "%e %U %S %M" -o "$out" "$@" > /dev/null 2> "$work/stderr.txt" \
+    || { echo "$name failed:"; tail -5 "$work/stderr.txt"; exit 1; }
   read -r wall user sys rss < "$out"
   local cpu; cpu=$(echo "$user + $sys" | bc)
   local mbs; mbs=$(echo "scale=1; $bytes / 1000000 / $wall" | bc)
@@ -55,7 +58,7 @@ rm -rf "$work/data"
 LOGWEIR_BENCH_FILE="$pod_dir/0.log" LOGWEIR_DATA_DIR="$work/data" \
   LOGWEIR_BENCH_ES="http://127.0.0.1:$port" TOKIO_WORKER_THREADS="${LOGWEIR_THREADS:-2}" \
   run "logweir (${LOGWEIR_THREADS:-2} worker threads)" \
-  "$target/logweir" --log-level warn run -c benches/pipelines/file_cri_parse_filter_es.toml
+  "$logweir" --log-level warn run -c benches/pipelines/file_cri_parse_filter_es.toml
 received=$(curl -s "http://127.0.0.1:$port/_stats/discard")
 echo "endpoint received: $received"
 
