@@ -58,6 +58,28 @@ impl RawObject {
         }
     }
 
+    /// Like [`RawObject::new_validated`], with the members already located by the caller's
+    /// parser: `key_starts` holds, per top-level member in order, the offset in `text` of the
+    /// first byte after the key's opening quote. Falls back to scanning when the offsets do
+    /// not fit the text.
+    pub fn with_key_offsets(text: Bytes, key_starts: &[usize]) -> RawObject {
+        let raw = RawObject::new_validated(text.clone());
+        let shift = raw.text.as_ptr() as usize - text.as_ptr() as usize;
+        if let Some(members) = members_from_key_starts(&raw.text, key_starts, shift) {
+            let _ = raw.members.set(members);
+        }
+        raw
+    }
+
+    /// An object encoded once into text form: for values a source attaches unchanged to
+    /// every event it reads from one place (a file's path, its Kubernetes metadata), so each
+    /// event clones a shared buffer and each sink copies the text instead of encoding it.
+    pub fn from_object(object: &Object) -> RawObject {
+        let mut text = Vec::new();
+        crate::codec::json::write_object(&mut text, object);
+        RawObject::new_validated(Bytes::from(text))
+    }
+
     /// The object's text, `{` to `}`.
     pub fn text(&self) -> &Bytes {
         &self.text
@@ -101,11 +123,15 @@ impl RawObject {
     }
 
     fn find(&self, key: &str) -> Option<&RawMember> {
-        // The last of repeated keys wins, as when parsing into a map.
-        self.members()
-            .iter()
-            .rev()
-            .find(|m| self.member_key(m) == key)
+        // The last of repeated keys wins, as when parsing into a map. Unescaped keys compare
+        // as bytes, without decoding.
+        self.members().iter().rev().find(|m| {
+            if m.key_escaped {
+                self.member_key(m) == key
+            } else {
+                &self.text[range(&m.key)] == key.as_bytes()
+            }
+        })
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
@@ -222,6 +248,50 @@ fn value_end(b: &[u8], i: usize) -> usize {
             j
         }
     }
+}
+
+/// The members of a valid object's text `b` from the start offsets of its keys (offsets in a
+/// text `shift` bytes longer at the front). Value ends are found by stepping back from the
+/// next key (over whitespace, a comma and whitespace) or from the closing brace, so string
+/// contents are never scanned.
+fn members_from_key_starts(b: &[u8], key_starts: &[usize], shift: usize) -> Option<Vec<RawMember>> {
+    let mut members = Vec::with_capacity(key_starts.len());
+    for (n, &start) in key_starts.iter().enumerate() {
+        let start = start.checked_sub(shift)?;
+        if start == 0 || b.get(start - 1) != Some(&b'"') {
+            return None;
+        }
+        let (key_end, key_escaped) = string_end(b, start);
+        let value_start = skip_ws(b, skip_ws(b, key_end + 1) + 1);
+        let mut end = match key_starts.get(n + 1) {
+            // Back from the next key's opening quote: whitespace, `,`, whitespace.
+            Some(&next) => {
+                let mut e = next.checked_sub(shift + 1)?;
+                while e > value_start && b[e - 1].is_ascii_whitespace() {
+                    e -= 1;
+                }
+                if b.get(e - 1) != Some(&b',') {
+                    return None;
+                }
+                e - 1
+            }
+            None => b.len() - 1,
+        };
+        while end > value_start && b[end - 1].is_ascii_whitespace() {
+            end -= 1;
+        }
+        if end <= value_start {
+            return None;
+        }
+        members.push(RawMember {
+            key: start as u32..key_end as u32,
+            key_escaped,
+            value: value_start as u32..end as u32,
+            decoded_key: OnceLock::new(),
+            decoded_value: OnceLock::new(),
+        });
+    }
+    Some(members)
 }
 
 /// The top-level members of a valid JSON object's text.
@@ -378,6 +448,35 @@ mod tests {
         assert_eq!(a.to_json(), serde_json::json!([1, {"b": "}"}, []]));
         assert_eq!(o.inner_text().first(), Some(&b'"'));
         assert_eq!(o.inner_text().last(), Some(&b']'));
+    }
+
+    #[test]
+    fn members_from_key_offsets_match_the_scan() {
+        let text = r#"  {"a" : "x,y" , "b\"c":{"d":[1,2]},"e":  -1.5e3 ,"f":true }"#;
+        let starts: Vec<usize> = text
+            .match_indices(['"'])
+            .map(|(i, _)| i + 1)
+            .filter(|&i| {
+                ["a\"", "b\\", "e\"", "f\""]
+                    .iter()
+                    .any(|k| text[i..].starts_with(k))
+            })
+            .collect();
+        assert_eq!(starts.len(), 4);
+        let bytes = Bytes::copy_from_slice(text.as_bytes());
+        let fast = RawObject::with_key_offsets(bytes.clone(), &starts);
+        let scanned = RawObject::new_validated(bytes);
+        assert!(fast.members.get().is_some());
+        let a: Vec<_> = fast.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let b: Vec<_> = scanned
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(a, b);
+        assert_eq!(fast.get("e"), Some(&Value::Float(-1500.0)));
+        // Offsets that do not fit fall back to the scan.
+        let odd = RawObject::with_key_offsets(Bytes::from_static(b"{\"a\":1}"), &[0]);
+        assert_eq!(odd.get("a"), Some(&Value::Integer(1)));
     }
 
     #[test]

@@ -96,16 +96,26 @@ impl JsonParser {
             Ok(()) => {
                 let nodes = &tape.0;
                 let mut keys: [&str; MAX_RAW_KEYS] = [""; MAX_RAW_KEYS];
-                let raw = match nodes.first() {
+                let members = match nodes.first() {
                     Some(Node::Object { len, count })
                         if *count + 1 == nodes.len() && *len <= MAX_RAW_KEYS =>
                     {
-                        top_level_keys(nodes, &mut keys[..*len]) && keys_ok(&keys[..*len])
+                        let len = *len;
+                        (top_level_keys(nodes, &mut keys[..len]) && keys_ok(&keys[..len]))
+                            .then_some(len)
                     }
-                    _ => false,
+                    _ => None,
                 };
-                if raw {
-                    Some(Parsed::Raw(RawObject::new_validated(input.clone())))
+                if let Some(len) = members {
+                    // Keys sit at the same offsets in the scratch copy and in the input.
+                    let mut key_starts = [0usize; MAX_RAW_KEYS];
+                    for (start, key) in key_starts.iter_mut().zip(&keys[..len]) {
+                        *start = (key.as_ptr() as usize).wrapping_sub(base);
+                    }
+                    Some(Parsed::Raw(RawObject::with_key_offsets(
+                        input.clone(),
+                        &key_starts[..len],
+                    )))
                 } else {
                     let mut i = 0;
                     let value = convert(nodes, &mut i, input, base);

@@ -28,6 +28,7 @@ use super::format::{Format, Stream};
 use super::k8s_path;
 use super::multiline::{MultilineAggregator, MultilineConfig};
 use super::partial::PartialJoiner;
+use crate::codec::raw_json::RawObject;
 use crate::event::{Event, Key, Object, Origin, Value};
 use crate::sources::lines::{to_utf8, Line, LineSplitter};
 
@@ -120,8 +121,11 @@ pub struct Decoder {
     format: Format,
     streams: [StreamState; 2],
     stream_hash: u64,
-    /// `log.file` of every event: `{ "path": … }`.
-    log_file: Value,
+    /// `log` of every event (`{"iostream": …, "file": {"path": …}}`), per stream and for
+    /// lines without one, in text form (encoded once per file).
+    log_by_stream: [Value; 3],
+    /// `host` of every event (`{"name": …}`), in text form.
+    host: Value,
     kubernetes: Option<Value>,
     container: Option<Value>,
     last_checkpoint: u64,
@@ -159,6 +163,15 @@ fn object(entries: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
     Value::Object(o)
 }
 
+/// `value` (an object) in text form: the same fields, cloned by reference and written out
+/// by sinks without encoding. For the fields every event of a file carries.
+fn encoded_once(value: Value) -> Value {
+    match value {
+        Value::Object(o) => Value::Object(Object::from_raw(RawObject::from_object(&o))),
+        other => other,
+    }
+}
+
 impl Decoder {
     pub fn new(shared: Arc<Shared>, path: &Path, identity: &FileIdentity, offset: u64) -> Decoder {
         let path_text = path.to_string_lossy().into_owned();
@@ -168,18 +181,18 @@ impl Decoder {
             if let Some(uid) = m.pod_uid {
                 pod.push(("uid", Value::from(uid)));
             }
-            object([
+            encoded_once(object([
                 ("namespace", Value::from(m.namespace)),
                 ("pod", object(pod)),
                 (
                     "container",
                     object([("name", Value::from(m.container_name))]),
                 ),
-            ])
+            ]))
         });
         let container = meta
             .and_then(|m| m.container_id)
-            .map(|id| object([("id", Value::from(id))]));
+            .map(|id| encoded_once(object([("id", Value::from(id))])));
         let now = Instant::now();
         let stream_state = || StreamState {
             joiner: PartialJoiner::new(shared.max_line_bytes),
@@ -196,7 +209,21 @@ impl Decoder {
             format: shared.format,
             streams: [stream_state(), stream_state()],
             stream_hash: identity.stream_hash(),
-            log_file: object([("path", Value::from(path_text.as_str()))]),
+            host: encoded_once(object([("name", shared.host.clone())])),
+            log_by_stream: {
+                let file = || object([("path", Value::from(path_text.as_str()))]);
+                let with_stream = |stream: &'static str| {
+                    encoded_once(object([
+                        ("iostream", Value::from(stream)),
+                        ("file", file()),
+                    ]))
+                };
+                [
+                    with_stream(Stream::Stdout.as_str()),
+                    with_stream(Stream::Stderr.as_str()),
+                    encoded_once(object([("file", file())])),
+                ]
+            },
             kubernetes,
             container,
             last_checkpoint: offset,
@@ -494,25 +521,15 @@ impl Decoder {
         let (text, invalid) = to_utf8(text);
         let mut event = Event::from_message(text, meta.timestamp);
         let fields = &mut event.fields;
-        let mut log = Object::with_capacity(2);
-        if let Some(stream) = meta.stream {
-            log.push_unique(
-                Key::new_static("iostream"),
-                Value::Bytes(Bytes::from_static(stream.as_str().as_bytes())),
-            );
-        }
-        log.push_unique(Key::new_static("file"), self.log_file.clone());
-        fields.push_unique(Key::new_static("log"), Value::Object(log));
+        let log = &self.log_by_stream[meta.stream.map_or(2, stream_index)];
+        fields.push_unique(Key::new_static("log"), log.clone());
         if let Some(k) = &self.kubernetes {
             fields.push_unique(Key::new_static("kubernetes"), k.clone());
         }
         if let Some(c) = &self.container {
             fields.push_unique(Key::new_static("container"), c.clone());
         }
-        fields.push_unique(
-            Key::new_static("host"),
-            object([("name", self.shared.host.clone())]),
-        );
+        fields.push_unique(Key::new_static("host"), self.host.clone());
         if meta.flags & FLAG_TRUNCATED != 0 {
             event.add_tag("truncated");
         }
