@@ -451,6 +451,14 @@ fn an_expired_resource_version_makes_the_watcher_list_again() {
     wait_cached(&p, 2.0, 1.0);
     assert!(api.count("watch", "pods", 410) >= 1, "{:?}", api.requests());
     assert_eq!(api.count("list", "pods", 200), 3, "{:?}", api.requests());
+    // The first LIST may come from the API server's cache; the ones after a 410 may not.
+    let lists: Vec<Option<String>> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.kind == "list" && r.resource == "pods" && !r.continued)
+        .map(|r| r.resource_version)
+        .collect();
+    assert_eq!(lists, [Some("0".to_string()), None, None]);
 
     p.write_lines(&[
         line(1, "core", "missed-a", Some(a), "fluent-bit"),

@@ -48,6 +48,8 @@ pub struct RequestRecord {
     pub field_selector: Option<String>,
     /// A LIST page after the first (`continue` given).
     pub continued: bool,
+    /// The `resourceVersion` asked for.
+    pub resource_version: Option<String>,
     pub status: u16,
 }
 
@@ -338,6 +340,7 @@ fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Body> {
         resource: resource.to_string(),
         field_selector: field_selector.clone(),
         continued: query.contains_key("continue"),
+        resource_version: query.get("resourceVersion").cloned(),
         status: 200,
     };
     let response = answer(

@@ -270,6 +270,7 @@ mod tests {
             uid: uid.into(),
             namespace: ns.into(),
             name: name.into(),
+            mirror_uid: None,
             excluded: false,
             excluded_containers: Vec::new(),
             kubernetes: Object::new(),

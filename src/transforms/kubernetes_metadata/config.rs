@@ -4,7 +4,7 @@
 //! Building checks the options only. The environment (node name, API address, token, CA) is
 //! read, and the watcher started, only when the transform is built inside the tokio runtime
 //! of a running pipeline: `logweir validate` and `logweir test` build it without one, and
-//! there it passes events through as if the API had not answered yet.
+//! there it passes events through unchanged.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -133,7 +133,10 @@ impl KubernetesMetadataConfig {
             }
             Err(_) => None,
         };
-        Ok(Box::new(KubernetesMetadata::new(id, cache, watcher)))
+        let active = watcher.is_some();
+        Ok(Box::new(KubernetesMetadata::new(
+            id, cache, active, watcher,
+        )))
     }
 
     /// A transform reading `cache`, with no watcher: for benchmarks and tests that fill the
@@ -144,7 +147,7 @@ impl KubernetesMetadataConfig {
         cache: Arc<RwLock<MetadataCache>>,
     ) -> Result<KubernetesMetadata, String> {
         self.check()?;
-        Ok(KubernetesMetadata::new(id, cache, None))
+        Ok(KubernetesMetadata::new(id, cache, true, None))
     }
 
     /// Resolves the connection and spawns the watcher tasks; they stop when the returned
@@ -253,8 +256,14 @@ mod tests {
     #[test]
     fn build_checks_options_but_not_the_environment_without_a_runtime() {
         // No runtime, no NODE_NAME, no API: builds (validate, logweir test) and passes
-        // events through.
-        assert!(parse("").unwrap().build("k").is_ok());
+        // events through unchanged.
+        let mut t = parse("").unwrap().build("k").unwrap();
+        let event = super::super::super::test_support::json(
+            serde_json::json!({"kubernetes": {"pod": {"uid": "u"}}}),
+        );
+        let before = event.fields.clone();
+        let out = super::super::super::test_support::run(t.as_mut(), vec![event]);
+        assert_eq!(out[0].fields, before);
         for (options, message) in [
             ("endpoint = \"ftp://x\"", "scheme"),
             ("max_cached_pods = 0", "at least 1"),

@@ -50,6 +50,9 @@ pub struct KubernetesMetadata {
     misses_not_ready: metrics::Counter,
     misses_not_found: metrics::Counter,
     excluded: metrics::Counter,
+    /// Whether a watcher (or the caller) fills the cache. Built without a runtime
+    /// (`logweir validate`, `logweir test`), the transform leaves events unchanged.
+    active: bool,
     /// Stops the watcher tasks when the transform is dropped.
     _watcher: Option<tokio_util::sync::DropGuard>,
 }
@@ -74,6 +77,7 @@ impl KubernetesMetadata {
     fn new(
         id: &str,
         cache: Arc<RwLock<MetadataCache>>,
+        active: bool,
         watcher: Option<tokio_util::sync::DropGuard>,
     ) -> KubernetesMetadata {
         let misses = |reason: &str| {
@@ -92,6 +96,7 @@ impl KubernetesMetadata {
                 "kubernetes_metadata",
                 "excluded",
             ),
+            active,
             _watcher: watcher,
         }
     }
@@ -105,8 +110,14 @@ impl KubernetesMetadata {
         let name = pod_object.and_then(|p| text_at(p, "name"));
         let namespace = text_at(kubernetes, "namespace");
         let found = match (uid, namespace, name) {
-            // A uid names one pod exactly: no fallback to a namesake.
-            (Some(uid), _, _) => cache.pods.by_uid(uid),
+            // A uid names one pod exactly: no fallback to a namesake, except the API's mirror
+            // of a static pod, whose log directory has the kubelet's uid of it.
+            (Some(uid), _, _) => cache.pods.by_uid(uid).or_else(|| {
+                cache
+                    .pods
+                    .by_name(namespace?, name?)
+                    .filter(|p| p.mirror_uid.as_deref() == Some(uid))
+            }),
             (None, Some(namespace), Some(name)) => cache.pods.by_name(namespace, name),
             _ => return Lookup::NotKubernetes,
         };
@@ -154,8 +165,13 @@ fn merge_missing(target: &mut Object, add: &Object) {
 impl Transform for KubernetesMetadata {
     fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
         output.reserve(batch.len());
-        let cache = Arc::clone(&self.cache);
-        let cache = cache.read().unwrap_or_else(|e| e.into_inner());
+        if !self.active {
+            for event in batch.events {
+                output.push(event);
+            }
+            return;
+        }
+        let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
         let (mut missing, mut excluded) = (0, 0);
         for mut event in batch.events {
             match Self::lookup(&cache, &event) {
@@ -363,6 +379,32 @@ mod tests {
             )],
         );
         assert!(out[0].has_tag(MISSING_TAG));
+    }
+
+    #[test]
+    fn static_pods_are_found_by_the_kubelets_uid_of_them() {
+        let (mut t, cache) = filled();
+        let hash = "3f1f2b7c8e9d4a5b6c7d8e9f0a1b2c3d";
+        watcher::write(&cache)
+            .pods
+            .upsert(pod(serde_json::json!({
+                "metadata": {"name": "etcd-node-1", "namespace": "kube-system", "uid": "api-uid",
+                             "labels": {"component": "etcd"},
+                             "annotations": {"kubernetes.io/config.mirror": hash},
+                             "ownerReferences": [{"kind": "Node", "name": "node-1", "controller": true}]},
+            })))
+            .unwrap();
+        // As read from /var/log/pods/kube-system_etcd-node-1_<hash>/etcd/0.log.
+        let line = |uid: &str| {
+            json(
+                serde_json::json!({"kubernetes": {"namespace": "kube-system", "pod": {"name": "etcd-node-1", "uid": uid}}}),
+            )
+        };
+        let out = run(&mut t, vec![line(hash), line("another-hash")]);
+        let f = fields(&out[0]);
+        assert_eq!(f["kubernetes"]["labels"]["component"], "etcd");
+        assert_eq!(f["kubernetes"]["pod"]["uid"], hash, "the event's uid stays");
+        assert!(out[1].has_tag(MISSING_TAG));
     }
 
     #[test]

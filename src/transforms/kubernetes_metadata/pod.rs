@@ -21,6 +21,9 @@ pub const EXCLUDE_ANNOTATION: &str = "logweir.io/exclude";
 pub const EXCLUDE_CONTAINER_ANNOTATION_PREFIX: &str = "logweir.io/exclude-";
 /// The label the Deployment controller puts on the pods of each of its ReplicaSets.
 const POD_TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
+/// On the API's mirror of a static pod: the uid the kubelet uses for it (a hash of its
+/// manifest), which is the uid in its `/var/log/pods` directory name.
+pub const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
 /// A Pod, as far as the enrichment needs it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -117,6 +120,8 @@ pub struct PodMetadata {
     pub uid: Box<str>,
     pub namespace: Box<str>,
     pub name: Box<str>,
+    /// For the mirror of a static pod, the kubelet's uid of it (see [`MIRROR_ANNOTATION`]).
+    pub mirror_uid: Option<Box<str>>,
     /// `logweir.io/exclude: "true"`: every event of the pod is dropped.
     pub excluded: bool,
     /// Containers named by `logweir.io/exclude-<container>: "true"`.
@@ -219,6 +224,10 @@ pub fn pod_metadata(pod: Pod, options: &MetadataOptions) -> Option<PodMetadata> 
     let excluded = annotations
         .get(EXCLUDE_ANNOTATION)
         .is_some_and(|v| is_true(v));
+    let mirror_uid = annotations
+        .get(MIRROR_ANNOTATION)
+        .filter(|h| !h.is_empty())
+        .map(|h| Box::from(h.as_str()));
     let excluded_containers = annotations
         .iter()
         .filter(|(_, v)| is_true(v))
@@ -289,6 +298,7 @@ pub fn pod_metadata(pod: Pod, options: &MetadataOptions) -> Option<PodMetadata> 
         uid: meta.uid.into(),
         namespace: meta.namespace.into(),
         name: meta.name.into(),
+        mirror_uid,
         excluded,
         excluded_containers,
         kubernetes,

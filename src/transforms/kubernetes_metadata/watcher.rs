@@ -3,13 +3,14 @@
 //! their labels are wanted — and a ticker that expires deleted pods after the grace period.
 //!
 //! The reflector's states:
-//! - no resource version: LIST (every page), replace the cache's live set, continue from the
+//! - no resource version: LIST (every page; the first one from the API server's watch cache,
+//!   `resourceVersion=0`, as informers do), replace the cache's live set, continue from the
 //!   list's resource version;
 //! - a resource version: WATCH from it, apply each event and remember its resource version
 //!   (bookmarks included), until the server ends the watch (`timeoutSeconds`): WATCH again
 //!   from the last version;
 //! - `410 Gone` (as the answer, or as an `ERROR` event): the version left the server's
-//!   history, so LIST again;
+//!   history, so LIST again, consistently (not from the cache, which may be behind);
 //! - any other failure: count it, log it, wait (exponential backoff with jitter, 0.5 s doubling
 //!   to 30 s; reset by a successful LIST or a watch that delivered events), then retry what
 //!   failed.
@@ -132,16 +133,19 @@ impl<S: Store> Reflector<S> {
     pub async fn run(self, cancel: CancellationToken) {
         let mut backoff = Backoff::default();
         let mut version: Option<String> = None;
+        // The first LIST may come from the API server's cache; one after a 410 must not.
+        let mut consistent_list = false;
         let mut listed_once = false;
         loop {
             let started = Instant::now();
             let step = tokio::select! {
                 () = cancel.cancelled() => return,
-                step = self.step(&mut version) => step,
+                step = self.step(&mut version, consistent_list) => step,
             };
             let wait = match step {
                 Ok(Step::Listed(n)) => {
                     backoff.reset();
+                    consistent_list = false;
                     if !listed_once {
                         listed_once = true;
                         tracing::info!(component_id = %self.reporter.component_id, resource = self.resource, objects = n, "kubernetes metadata cache filled");
@@ -160,6 +164,7 @@ impl<S: Store> Reflector<S> {
                 Err(ApiError::Gone) => {
                     tracing::info!(component_id = %self.reporter.component_id, resource = self.resource, "resource version expired; listing again");
                     version = None;
+                    consistent_list = true;
                     continue;
                 }
                 Err(e) => {
@@ -175,10 +180,17 @@ impl<S: Store> Reflector<S> {
         }
     }
 
-    async fn step(&self, version: &mut Option<String>) -> Result<Step, ApiError> {
+    async fn step(
+        &self,
+        version: &mut Option<String>,
+        consistent_list: bool,
+    ) -> Result<Step, ApiError> {
         let selector = self.field_selector.as_deref();
         let Some(from) = version.clone() else {
-            let (items, list_version) = self.client.list::<S::Object>(self.path, selector).await?;
+            let (items, list_version) = self
+                .client
+                .list::<S::Object>(self.path, selector, !consistent_list)
+                .await?;
             let n = items.len();
             self.store.replace(items);
             *version = Some(list_version);
