@@ -66,6 +66,12 @@ pub const SOURCE_OPEN_CONNECTIONS: &str = "logweir_source_open_connections";
 pub const READY: &str = "logweir_ready";
 /// Seconds since the Unix epoch when the process started (gauge).
 pub const START_TIME: &str = "logweir_start_time_seconds";
+/// Events `kubernetes_metadata` passed on without metadata, by `reason`: `not_ready` (no
+/// LIST has succeeded yet), `not_found` (the pod is not cached) (counter).
+pub const KUBERNETES_METADATA_MISSES: &str = "logweir_kubernetes_metadata_misses_total";
+/// Pods in a `kubernetes_metadata` cache, by `state`: `live`, `deleted` (kept for the grace
+/// period) (gauge).
+pub const KUBERNETES_METADATA_CACHED_PODS: &str = "logweir_kubernetes_metadata_cached_pods";
 
 /// Bucket bounds of [`BATCH_EVENTS`].
 pub const BATCH_EVENTS_BUCKETS: &[f64] = &[
@@ -188,6 +194,16 @@ pub const ALL: &[(&str, MetricKind, &str)] = &[
         START_TIME,
         MetricKind::Gauge,
         "Seconds since the Unix epoch when the process started.",
+    ),
+    (
+        KUBERNETES_METADATA_MISSES,
+        MetricKind::Counter,
+        "Events kubernetes_metadata passed on without metadata, by reason (not_ready, not_found).",
+    ),
+    (
+        KUBERNETES_METADATA_CACHED_PODS,
+        MetricKind::Gauge,
+        "Pods in a kubernetes_metadata cache, by state (live, deleted).",
     ),
 ];
 
