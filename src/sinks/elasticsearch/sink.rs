@@ -166,6 +166,8 @@ pub async fn run(
     stats: Arc<SinkStats>,
 ) -> Result<(), ComponentError> {
     let id = ctx.id.clone();
+    // Registered before anything can block, so the sink's series are served from the start.
+    let counters = Counters::new(&id);
     spawn_health_checks(&client, &id);
     if config.manage_templates {
         let resources = templates::desired_resources(&config, &id);
@@ -183,7 +185,7 @@ pub async fn run(
         client,
         dead_letters: DeadLetterWriter::new(&ctx.data_dir, &id),
         stats: Arc::clone(&stats),
-        counters: Counters::new(&id),
+        counters,
         config: config.clone(),
         readiness: ctx.readiness.clone(),
     });
