@@ -200,6 +200,12 @@ impl S3Sink {
             let received = tokio::select! {
                 b = ctx.input.recv() => Some(b),
                 () = sleep_until_opt(next_deadline) => None,
+                // Accounted as soon as it finishes, not at the next input: the sent
+                // counters and readiness must not wait for more events.
+                Some(joined) = self.uploads.join_next(), if !self.uploads.is_empty() => {
+                    self.account(joined)?;
+                    continue;
+                }
             };
             match received {
                 None => {
