@@ -302,12 +302,13 @@ pub struct SinkMetrics {
     labels: Arc<Vec<(&'static str, String)>>,
     retries: Counter,
     in_flight: Gauge,
-    durations: Arc<[(&'static str, Histogram); 3]>,
+    durations: Arc<[(&'static str, Histogram); 4]>,
 }
 
 impl SinkMetrics {
-    /// Outcomes recorded without a lookup; others are registered on use.
-    const OUTCOMES: [&'static str; 3] = ["success", "error", "timeout"];
+    /// Outcomes recorded without a lookup; others are registered on use. `throttled`: the
+    /// destination pushed back (HTTP 429, S3 `SlowDown`).
+    const OUTCOMES: [&'static str; 4] = ["success", "error", "timeout", "throttled"];
 
     pub fn new(component_id: &str, component_type: &str) -> SinkMetrics {
         let labels = component_labels(component_id, "sink", component_type);
@@ -387,10 +388,11 @@ impl Drop for RequestTimer {
 
 /// Handles of a file source.
 ///
-/// `files_watched` is set whenever the set of open files changes; `bytes_behind` is set
-/// after each checkpoint pass to the sum over watched files of `file size - acknowledged
-/// offset` (one gauge per source, not per file: file paths would make the series count
-/// unbounded).
+/// The source's acknowledgement tracker sets both every second: `files_watched` to the files
+/// its reader tracks (open or waiting for a descriptor), `bytes_behind` to the sum over them
+/// of `file size - acknowledged offset` (one gauge per source, not per file: file paths
+/// would make the series count unbounded). Sizes are those the reader observed anyway
+/// (discovery and rescan `stat`s, the `fstat` at end of file, the read position).
 #[derive(Debug, Clone)]
 pub struct FileSourceMetrics {
     pub files_watched: Gauge,
@@ -512,6 +514,18 @@ mod tests {
                 format!("{SINK_REQUEST_DURATION}_count{{{labels},outcome=\"{outcome}\"}} {n}");
             assert!(text.contains(&count), "{count} in\n{text}");
         }
+    }
+
+    #[test]
+    fn preset_outcomes_are_served_before_any_request() {
+        let text = render(|| SinkMetrics::new("s3", "s3"));
+        let labels = r#"component_id="s3",component_kind="sink",component_type="s3""#;
+        for outcome in SinkMetrics::OUTCOMES {
+            let count =
+                format!("{SINK_REQUEST_DURATION}_count{{{labels},outcome=\"{outcome}\"}} 0");
+            assert!(text.contains(&count), "{count} in\n{text}");
+        }
+        assert!(SinkMetrics::OUTCOMES.contains(&"throttled"));
     }
 
     #[test]

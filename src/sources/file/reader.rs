@@ -80,6 +80,36 @@ pub struct Shared {
     pub multiline: Option<Arc<MultilineConfig>>,
 }
 
+/// The size of one tailed file as last observed, shared by the reader (which writes it) and
+/// the acknowledgement tracker (which subtracts the acknowledged offset for
+/// `logweir_file_source_bytes_behind`).
+///
+/// It is fed by what the reader learns anyway, never by a syscall of its own per event:
+/// the `stat` of discovery and of every rescan, the `fstat` a read at the end of the file
+/// already makes, and the read position (a file is at least as long as what was read).
+#[derive(Debug, Default)]
+pub struct ObservedSize(AtomicU64);
+
+impl ObservedSize {
+    pub fn new(size: u64) -> ObservedSize {
+        ObservedSize(AtomicU64::new(size))
+    }
+
+    /// The file's size, from a `stat`/`fstat`.
+    pub fn set(&self, size: u64) {
+        self.0.store(size, Ordering::Relaxed);
+    }
+
+    /// The file holds at least `offset` bytes (it was read that far).
+    pub fn at_least(&self, offset: u64) {
+        self.0.fetch_max(offset, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// One event ready to send and the checkpoint its delivery allows.
 #[derive(Debug)]
 pub struct Emitted {
@@ -603,6 +633,8 @@ pub struct TailedFile {
     pub rotated_since: Option<Instant>,
     /// Waiting for a descriptor slot.
     pub queued: bool,
+    /// Last known size, for the bytes-behind gauge.
+    pub size: Arc<ObservedSize>,
 }
 
 impl TailedFile {
@@ -611,6 +643,7 @@ impl TailedFile {
         path: PathBuf,
         identity: FileIdentity,
         offset: u64,
+        size: u64,
         shared: Arc<Shared>,
     ) -> TailedFile {
         let max_line_bytes = shared.max_line_bytes;
@@ -628,6 +661,7 @@ impl TailedFile {
             last_growth: now,
             rotated_since: None,
             queued: false,
+            size: Arc::new(ObservedSize::new(size.max(offset))),
         }
     }
 
@@ -714,11 +748,14 @@ impl TailedFile {
         if total > 0 {
             self.at_eof = false;
             self.last_growth = now;
+            self.size.at_least(self.read_position());
             return Ok(ReadOutcome::Data(total));
         }
-        if file.metadata()?.len() < self.read_position() {
+        let len = file.metadata()?.len();
+        if len < self.read_position() {
             return Ok(ReadOutcome::Truncated);
         }
+        self.size.set(len);
         if !self.at_eof {
             self.at_eof = true;
             if self.splitter.pending_bytes() == 0 {
@@ -772,6 +809,19 @@ impl TailedFile {
 
     pub fn format(&self) -> Format {
         self.decoder.format()
+    }
+
+    /// Refreshes the observed size from the open descriptor (one `fstat`). For files whose
+    /// path no longer leads to them (rotated), which rescans cannot `stat` by path.
+    pub fn refresh_size(&self) {
+        if let Some(len) = self
+            .file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map(|m| m.len())
+        {
+            self.size.set(len);
+        }
     }
 }
 
