@@ -204,8 +204,9 @@ retry = {{ initial_backoff_ms = 100, max_backoff_secs = 2 }}
             while delivered.load(Ordering::Acquire) < target {
                 assert!(
                     Instant::now() < deadline,
-                    "no progress to {target} lines before kill {k}; last log lines:\n{}",
-                    log_tail(&log)
+                    "no progress to {target} lines before kill {k}; last log lines:\n{}\nlast SeaweedFS log lines:\n{}",
+                    log_tail(&log),
+                    s3.log_tail()
                 );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -236,9 +237,10 @@ retry = {{ initial_backoff_ms = 100, max_backoff_secs = 2 }}
     let stored = server.docs("logs-*");
     assert!(
         caught_up,
-        "only {} of {LINES} lines arrived; last log lines:\n{}",
+        "only {} of {LINES} lines arrived; last log lines:\n{}\nlast SeaweedFS log lines:\n{}",
         stored.len(),
-        log_tail(&log)
+        log_tail(&log),
+        s3.log_tail()
     );
     assert!(
         status.success(),
