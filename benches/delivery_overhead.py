@@ -87,13 +87,13 @@ def run_once(binary, pipeline, workdir, logs_dir, variant):
     # Python's resident size as its peak (the high-water mark survives exec).
     with open(log_path, "w") as log:
         status = subprocess.call(
-            ["/usr/bin/time", "-f", "%e %U %S %M", "-o", times_path,
+            ["/usr/bin/time", "-f", "%e %U %S %M %w", "-o", times_path,
              binary, "--log-format", "json", "run", "-c", pipeline],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
     if status != 0:
         sys.exit("%s failed (exit %s); see %s" % (variant, status, log_path))
     with open(times_path) as f:
-        wall, user, system, rss_kib = f.read().split()[-4:]
+        wall, user, system, rss_kib, wakeups = f.read().split()[-5:]
     events = None
     with open(log_path) as log:
         for line in log:
@@ -110,6 +110,7 @@ def run_once(binary, pipeline, workdir, logs_dir, variant):
         "user": float(user),
         "sys": float(system),
         "rss_mib": int(rss_kib) / 1024,
+        "waits": int(wakeups),
         "events": events,
     }
 
@@ -152,25 +153,27 @@ def main():
             if r["events"] != lines:
                 sys.exit("%s passed %s events of %d lines" % (name, r["events"], lines))
             results[name].append(r)
-            print("round %d %-28s wall %6.2f s  cpu %6.2f s (user %.2f sys %.2f)  rss %5.1f MiB"
-                  % (round_no + 1, name, r["wall"], r["cpu"], r["user"], r["sys"], r["rss_mib"]),
-                  flush=True)
+            print("round %d %-28s wall %5.2f s  cpu %5.2f s (user %.2f sys %.2f)  rss %5.1f MiB  "
+                  "voluntary context switches %d"
+                  % (round_no + 1, name, r["wall"], r["cpu"], r["user"], r["sys"], r["rss_mib"],
+                     r["waits"]), flush=True)
     load_after = os.getloadavg()
 
     med = {}
     print()
     print("| variant | wall | CPU user+sys | CPU user | best CPU | lines per CPU-s | "
-          "MB per CPU-s | peak RSS |")
-    print("|---|---|---|---|---|---|---|---|")
+          "MB per CPU-s | peak RSS | voluntary context switches |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, label in VARIANTS:
         rs = results[name]
-        m = {key: statistics.median(r[key] for r in rs) for key in ("wall", "cpu", "user")}
+        m = {key: statistics.median(r[key] for r in rs)
+             for key in ("wall", "cpu", "user", "waits")}
         m["best"] = min(r["cpu"] for r in rs)
         med[name] = m
-        print("| %s (%s) | %.2f s | %.2f s | %.2f s | %.2f s | %s | %.0f | %.1f MiB |" % (
+        print("| %s (%s) | %.2f s | %.2f s | %.2f s | %.2f s | %s | %.0f | %.1f MiB | %s |" % (
             name, label, m["wall"], m["cpu"], m["user"], m["best"],
             format(int(lines / m["cpu"]), ","), size / 1e6 / m["cpu"],
-            max(r["rss_mib"] for r in rs)))
+            max(r["rss_mib"] for r in rs), format(int(m["waits"]), ",")))
     print("(medians over the rounds; best CPU = the least disturbed run)")
     print()
 
@@ -178,11 +181,21 @@ def main():
         w, o = med[with_], med[without]
         return tuple(o[key] / w[key] for key in ("cpu", "user", "best", "wall"))
 
-    print("throughput ratios (lines per second of: CPU user+sys, CPU user, best run's CPU, wall)")
-    print("acknowledgements (with / without): %.3f  %.3f  %.3f  %.3f" % ratios(
-        "file_blackhole", "file_blackhole_no_acks"))
-    print("disk buffer (disk / memory):       %.3f  %.3f  %.3f  %.3f" % ratios(
-        "file_blackhole_disk_buffer", "file_blackhole"))
+    def paired(with_, without):
+        """Per round (the variants of one round ran seconds apart, under the same load): the
+        CPU throughput ratio; its quartiles."""
+        rs = sorted(o["cpu"] / w["cpu"] for w, o in zip(results[with_], results[without]))
+        q = statistics.quantiles(rs, n=4) if len(rs) > 1 else [rs[0]] * 3
+        return q[0], q[1], q[2]
+
+    print("throughput ratios of the medians (lines per second of: CPU user+sys, CPU user, "
+          "best run's CPU, wall), then per-round CPU ratios (quartiles)")
+    for label, with_, without in (
+            ("acknowledgements (with / without)", "file_blackhole", "file_blackhole_no_acks"),
+            ("disk buffer (disk / memory)      ", "file_blackhole_disk_buffer",
+             "file_blackhole")):
+        print("%s: %.3f  %.3f  %.3f  %.3f;  per round %.3f / %.3f / %.3f" % (
+            (label,) + ratios(with_, without) + paired(with_, without)))
     print("load average after %.2f %.2f %.2f" % load_after)
 
 
