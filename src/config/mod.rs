@@ -61,6 +61,10 @@ pub struct ComponentDecl<C> {
     pub inputs: Vec<InputRef>,
     /// The sink's buffer (`buffer = { … }`); `None` for sources and transforms.
     pub buffer: Option<BufferConfig>,
+    /// Whether the sink's deliveries are acknowledged end to end (`acknowledgements = false`
+    /// turns it off: its events count as delivered once they are handed to its buffer);
+    /// `None` for sources and transforms.
+    pub acknowledgements: Option<bool>,
     /// Where the component's table starts.
     pub location: Location,
 }
@@ -370,6 +374,33 @@ impl Loader<'_> {
                 }
                 (_, None) => None,
             };
+            let acknowledgements = match (kind, remove_key(&mut rest, "acknowledgements")) {
+                (ComponentKind::Sink, Some(v)) => match v.get_ref().as_bool() {
+                    Some(enabled) => Some(enabled),
+                    None => {
+                        self.err(
+                            v.span().start,
+                            format!(
+                                "`acknowledgements` of sink `{id_str}` must be true or false, found {}",
+                                v.get_ref().type_str()
+                            ),
+                        );
+                        continue;
+                    }
+                },
+                (ComponentKind::Sink, None) => Some(true),
+                (_, Some(v)) => {
+                    self.err(
+                        v.span().start,
+                        format!(
+                            "only sinks have `acknowledgements`; `{id_str}` is a {}",
+                            kind.as_str()
+                        ),
+                    );
+                    continue;
+                }
+                (_, None) => None,
+            };
             let span = body.span();
             let de = ValueDeserializer::from(Spanned::new(span.clone(), DeValue::Table(rest)));
             match parse(&type_name, de) {
@@ -379,6 +410,7 @@ impl Loader<'_> {
                     config,
                     inputs,
                     buffer,
+                    acknowledgements,
                     location: map.location(at),
                 }),
                 Err(e) => {
@@ -729,4 +761,51 @@ fn check_graph(config: &PipelineConfig) -> Vec<ConfigError> {
         }
     }
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<PipelineConfig, ConfigErrors> {
+        PipelineConfig::from_str_with_env(Path::new("p.toml"), text, |_| None)
+    }
+
+    const SOURCE: &str = "[sources.in]\ntype = \"stdin\"\n";
+
+    #[test]
+    fn sink_acknowledgements_default_on_and_can_be_turned_off() {
+        let config = load(&format!(
+            "{SOURCE}[sinks.a]\ntype = \"blackhole\"\ninputs = [\"in\"]\n\
+             [sinks.b]\ntype = \"blackhole\"\ninputs = [\"in\"]\nacknowledgements = false\n"
+        ))
+        .unwrap();
+        let acks: Vec<_> = config
+            .sinks
+            .iter()
+            .map(|s| (s.id.as_str(), s.acknowledgements))
+            .collect();
+        assert_eq!(acks, [("a", Some(true)), ("b", Some(false))]);
+        assert_eq!(config.sources[0].acknowledgements, None);
+    }
+
+    #[test]
+    fn acknowledgements_must_be_a_boolean_on_a_sink() {
+        let err = load(&format!(
+            "{SOURCE}[sinks.a]\ntype = \"blackhole\"\ninputs = [\"in\"]\nacknowledgements = \"no\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`acknowledgements` of sink `a` must be true or false"),
+            "{err}"
+        );
+        let err = load(
+            "[sources.in]\ntype = \"stdin\"\nacknowledgements = false\n\
+             [sinks.a]\ntype = \"blackhole\"\ninputs = [\"in\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("only sinks have `acknowledgements`"), "{err}");
+    }
 }

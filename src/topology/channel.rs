@@ -46,6 +46,9 @@ pub struct BatchSender {
     /// `Some` when the consumer's buffer drops new batches instead of waiting
     /// (`when_full = "drop_newest"`): counts them in `logweir_buffer_discarded_events_total`.
     drop_when_full: Option<metrics::Counter>,
+    /// The consumer is a sink with `acknowledgements = false`: events are finished as
+    /// delivered as they are handed to it, so no source waits for that sink.
+    acknowledge_on_send: bool,
 }
 
 /// The receiver's side went away.
@@ -58,8 +61,25 @@ impl BatchSender {
         self.send_measured(batch, 0).await
     }
 
+    /// Finish every event as delivered when it is sent (the consumer is a sink with
+    /// `acknowledgements = false`). Applies to the clones made afterwards.
+    pub fn acknowledge_on_send(&mut self) {
+        self.acknowledge_on_send = true;
+    }
+
+    fn release(&self, batch: &mut EventBatch) {
+        if self.acknowledge_on_send {
+            batch.finish(crate::finalization::EventStatus::Delivered);
+        }
+    }
+
     /// [`send`](Self::send) of a batch whose estimated byte size the producer computed.
-    pub async fn send_measured(&self, batch: EventBatch, bytes: u64) -> Result<(), ClosedError> {
+    pub async fn send_measured(
+        &self,
+        mut batch: EventBatch,
+        bytes: u64,
+    ) -> Result<(), ClosedError> {
+        self.release(&mut batch);
         let n = batch.len();
         let now = self.stats.in_flight_events.fetch_add(n, Ordering::AcqRel) + n;
         self.stats
@@ -107,7 +127,8 @@ impl BatchSender {
     }
 
     /// Blocking variant for producers on a dedicated thread (the disk buffer's reader).
-    pub fn blocking_send(&self, batch: EventBatch) -> Result<(), ClosedError> {
+    pub fn blocking_send(&self, mut batch: EventBatch) -> Result<(), ClosedError> {
+        self.release(&mut batch);
         let n = batch.len();
         let now = self.stats.in_flight_events.fetch_add(n, Ordering::AcqRel) + n;
         self.stats
@@ -127,7 +148,8 @@ impl BatchSender {
     }
 
     /// Sends unless the channel is full; a full channel gives the batch back.
-    pub fn try_send(&self, batch: EventBatch) -> Result<(), TrySendError> {
+    pub fn try_send(&self, mut batch: EventBatch) -> Result<(), TrySendError> {
+        self.release(&mut batch);
         let n = batch.len();
         // Count before handing over, as `send` does: once the batch is in the channel the
         // receiver may already be subtracting it.
@@ -259,6 +281,7 @@ pub fn channel_with_metrics(
             stats: Arc::clone(&stats),
             buffered: buffered.clone(),
             drop_when_full,
+            acknowledge_on_send: false,
         },
         BatchReceiver {
             rx,
@@ -297,5 +320,23 @@ mod tests {
         assert_eq!(rx.recv().await.unwrap().len(), 3);
         assert!(rx.recv().await.is_none());
         assert_eq!(rx.stats().in_flight_events.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
+    async fn acknowledges_on_send_when_asked() {
+        use crate::finalization::{BatchNotifier, BatchStatus, EventFinalizer};
+        let (mut tx, mut rx) = channel(2);
+        tx.acknowledge_on_send();
+        let (notifier, status) = BatchNotifier::new();
+        let mut sent = batch(3);
+        for e in &mut sent.events {
+            e.meta.finalizer = Some(EventFinalizer::new(Arc::clone(&notifier)));
+        }
+        drop(notifier);
+        tx.clone().send(sent).await.unwrap();
+        // Delivered while the batch still waits in the channel.
+        assert_eq!(status.await, BatchStatus::Delivered);
+        let received = rx.recv().await.unwrap();
+        assert!(received.events.iter().all(|e| e.meta.finalizer.is_none()));
     }
 }

@@ -166,6 +166,10 @@ pub struct SourceContext {
     /// Cancelled on SIGINT/SIGTERM: the source stops reading, sends what it holds, returns.
     pub shutdown: CancellationToken,
     pub data_dir: PathBuf,
+    /// Whether any sink downstream waits for delivery confirmations. When none does
+    /// (`acknowledgements = false` on all of them), a source that can replay attaches no
+    /// finalizers and treats what it has sent as done.
+    pub acknowledgements: bool,
 }
 
 /// What a sink gets to run.
@@ -305,6 +309,7 @@ impl Topology {
                     "transform",
                     t.type_name.as_str(),
                     &default_buffer,
+                    true,
                 )
             })
             .chain(config.sinks.iter().map(|s| {
@@ -314,11 +319,12 @@ impl Topology {
                     "sink",
                     s.type_name.as_str(),
                     s.buffer.as_ref().unwrap_or(&default_buffer),
+                    s.acknowledgements.unwrap_or(true),
                 )
             }));
         // (producer id, port) -> senders of its consumers
         let mut wiring: HashMap<(String, Option<String>), Vec<BatchSender>> = HashMap::new();
-        for (id, inputs, kind, type_name, buffer) in consumers {
+        for (id, inputs, kind, type_name, buffer, acknowledgements) in consumers {
             let labels = internal_metrics::component_labels(id, kind, type_name);
             let drop_when_full = (matches!(buffer, BufferConfig::Memory { .. })
                 && buffer.when_full() == WhenFull::DropNewest)
@@ -330,7 +336,7 @@ impl Topology {
                 metrics::gauge!(internal_metrics::BUFFER_MAX_BYTE_SIZE, &labels)
                     .set(*max_bytes as f64);
             }
-            let (tx, rx) = channel::channel_with_metrics(
+            let (mut tx, rx) = channel::channel_with_metrics(
                 capacity_batches,
                 channel::ChannelMetrics {
                     buffered: metrics::gauge!(internal_metrics::BUFFER_EVENTS, &labels),
@@ -339,6 +345,9 @@ impl Topology {
                     drop_when_full,
                 },
             );
+            if !acknowledgements {
+                tx.acknowledge_on_send();
+            }
             edges.push((id.clone(), Arc::clone(tx.stats())));
             for input in inputs {
                 wiring
@@ -452,6 +461,7 @@ impl Topology {
         for decl in &config.sources {
             let ctx = SourceContext {
                 id: decl.id.clone(),
+                acknowledgements: reaches_acknowledging_sink(config, &decl.id),
                 output: output_for(&decl.id, None, "source", &decl.type_name),
                 shutdown: shutdown.child_token(),
                 data_dir: config.data_dir.clone(),
@@ -595,4 +605,62 @@ async fn run_transform(
     }
     tracing::debug!(component_id = %id, "transform finished");
     Ok(())
+}
+
+/// Whether any sink downstream of `source` (through any transforms) acknowledges its
+/// deliveries (`acknowledgements`, on unless a sink turns it off).
+fn reaches_acknowledging_sink(config: &PipelineConfig, source: &str) -> bool {
+    let mut seen: Vec<&str> = vec![source];
+    let mut frontier: Vec<&str> = vec![source];
+    while let Some(producer) = frontier.pop() {
+        let reads_producer =
+            |inputs: &[crate::config::InputRef]| inputs.iter().any(|i| i.component == producer);
+        if config
+            .sinks
+            .iter()
+            .any(|s| s.acknowledgements != Some(false) && reads_producer(&s.inputs))
+        {
+            return true;
+        }
+        for t in &config.transforms {
+            if reads_producer(&t.inputs) && !seen.contains(&t.id.as_str()) {
+                seen.push(&t.id);
+                frontier.push(&t.id);
+            }
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_waits_for_acknowledgements_if_any_sink_downstream_gives_them() {
+        let config = PipelineConfig::from_str_with_env(
+            std::path::Path::new("p.toml"),
+            r#"
+[sources.both]
+type = "stdin"
+[sources.quiet]
+type = "stdin"
+[transforms.f]
+type = "filter"
+inputs = ["both"]
+condition = ".level != \"debug\""
+[sinks.acked]
+type = "blackhole"
+inputs = ["f"]
+[sinks.unacked]
+type = "blackhole"
+inputs = ["both", "quiet"]
+acknowledgements = false
+"#,
+            |_| None,
+        )
+        .unwrap();
+        assert!(reaches_acknowledging_sink(&config, "both"));
+        assert!(!reaches_acknowledging_sink(&config, "quiet"));
+    }
 }

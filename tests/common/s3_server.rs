@@ -131,11 +131,45 @@ impl SeaweedFs {
         let client = BucketClient::new(&conn, &store).unwrap();
         loop {
             match rt.block_on(client.create_bucket()) {
-                Ok(()) => return,
+                Ok(()) => break,
                 Err(e) if Instant::now() > deadline => panic!(
                     "SeaweedFS did not become ready: {e}; log: {}",
                     self.log_tail()
                 ),
+                Err(_) => std::thread::sleep(Duration::from_millis(250)),
+            }
+        }
+        self.wait_writable(&rt);
+    }
+
+    /// Waits until an object can be stored. Buckets live in the filer, objects in volumes:
+    /// SeaweedFS creates no volume when its data directory's filesystem has less than 1 %
+    /// free, and then answers every PUT with 500 after a long wait. Fail at once, saying so.
+    fn wait_writable(&self, rt: &tokio::runtime::Runtime) {
+        use object_store::{ObjectStoreExt, PutPayload};
+        let mut conn = self.connection("logweir-ready");
+        conn.retry.request_retries = 0;
+        conn.retry.request_timeout_secs = 10;
+        let store = conn.build_store().unwrap();
+        let probe = object_store::path::Path::from("probe");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match rt.block_on(store.put(&probe, PutPayload::from_static(b"ok"))) {
+                Ok(_) => return,
+                Err(e) if Instant::now() > deadline => {
+                    let log = std::fs::read_to_string(self.dir.path().join("weed.log"))
+                        .unwrap_or_default();
+                    let space: Vec<&str> = log
+                        .lines()
+                        .filter(|l| l.contains("Free Space") || l.contains("Free Volumes"))
+                        .map(str::trim)
+                        .collect();
+                    panic!(
+                        "SeaweedFS answers but cannot store objects: {e}; it creates no volume when \
+                         the filesystem of {} has less than 1 % free ({space:?}): free some disk space",
+                        self.dir.path().display()
+                    )
+                }
                 Err(_) => std::thread::sleep(Duration::from_millis(250)),
             }
         }

@@ -91,6 +91,9 @@ async fn run(
     ctx: SourceContext,
 ) -> Result<(), ComponentError> {
     let dir = ctx.data_dir.join(&ctx.id);
+    if !ctx.acknowledgements {
+        tracing::info!(component_id = %ctx.id, "no sink downstream acknowledges deliveries (acknowledgements = false); checkpoints follow what the pipeline has taken, so a crash can lose events in flight");
+    }
     let unclaimed = load_checkpoints(&dir, &shared).await;
     let (ack_tx, ack_rx) = mpsc::channel(ACK_CHANNEL_CAPACITY);
     let semaphore = Arc::new(Semaphore::new(config.max_unacked_batches.max(1)));
@@ -128,6 +131,7 @@ async fn run(
         batch_files: Vec::new(),
         scratch: Vec::new(),
         output: Some(ctx.output),
+        acknowledgements: ctx.acknowledgements,
         ack_tx,
         semaphore,
         handle: Handle::current(),
@@ -261,6 +265,9 @@ struct Reader {
     batch_files: Vec<(u64, u64)>,
     scratch: Vec<Emitted>,
     output: Option<Output>,
+    /// Some sink downstream acknowledges deliveries: events carry finalizers and
+    /// checkpoints wait for them. Otherwise a checkpoint follows what the pipeline took.
+    acknowledgements: bool,
     ack_tx: mpsc::Sender<AckMsg>,
     semaphore: Arc<Semaphore>,
     handle: Handle,
@@ -838,27 +845,42 @@ impl Reader {
         let mut events = std::mem::replace(&mut self.batch, Vec::with_capacity(MAX_BATCH_EVENTS));
         let files = std::mem::take(&mut self.batch_files);
         let (notifier, receiver) = BatchNotifier::new();
-        for e in &mut events {
-            e.meta.finalizer = Some(EventFinalizer::new(Arc::clone(&notifier)));
+        if self.acknowledgements {
+            for e in &mut events {
+                e.meta.finalizer = Some(EventFinalizer::new(Arc::clone(&notifier)));
+            }
         }
+        // Without finalizers the receiver resolves as delivered at once.
         drop(notifier);
         self.shared
             .counters
             .events
             .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        let shutdown = self.shutdown.clone();
-        let semaphore = Arc::clone(&self.semaphore);
-        let permit = self.handle.block_on(async move {
-            tokio::select! {
-                p = semaphore.acquire_owned() => p.ok(),
-                () = give_up_after_shutdown(&shutdown) => None,
-            }
-        });
-        self.tell(AckMsg::Batch {
+        let permit = if self.acknowledgements {
+            let shutdown = self.shutdown.clone();
+            let semaphore = Arc::clone(&self.semaphore);
+            self.handle.block_on(async move {
+                tokio::select! {
+                    p = semaphore.acquire_owned() => p.ok(),
+                    () = give_up_after_shutdown(&shutdown) => None,
+                }
+            })
+        } else {
+            None
+        };
+        let batch = AckMsg::Batch {
             receiver,
             permit,
             files,
-        });
+        };
+        // Acknowledged batches are registered before they can be acknowledged; without
+        // acknowledgements, a batch counts once the pipeline has taken it.
+        let unacknowledged = if self.acknowledgements {
+            self.tell(batch);
+            None
+        } else {
+            Some(batch)
+        };
         let shutdown = self.shutdown.clone();
         let sent = self.handle.block_on(async move {
             tokio::select! {
@@ -867,7 +889,12 @@ impl Reader {
             }
         });
         match sent {
-            Some(Ok(())) => Ok(()),
+            Some(Ok(())) => {
+                if let Some(batch) = unacknowledged {
+                    self.tell(batch);
+                }
+                Ok(())
+            }
             Some(Err(e)) => Err(ComponentError::new(format!("sending events: {e}"))),
             None => {
                 tracing::warn!(component_id = %self.shared.component_id, "pipeline did not take the last batch after shutdown; its lines are read again after a restart");
