@@ -16,6 +16,7 @@ pub mod event;
 pub mod finalization;
 pub mod graph;
 pub mod pipeline_tests;
+pub mod reload;
 pub mod sinks;
 pub mod sources;
 pub mod template;

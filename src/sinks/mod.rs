@@ -41,6 +41,20 @@ impl SinkConfig {
         })
     }
 
+    /// The JSON Schema of the options of `type_name` (`None` for an unknown type).
+    pub fn json_schema(
+        type_name: &str,
+        generator: &mut schemars::SchemaGenerator,
+    ) -> Option<schemars::Schema> {
+        use crate::config::schema::options;
+        Some(match type_name {
+            "file" => options::<file::FileSinkConfig>(generator),
+            "stdout" => options::<stdout::StdoutSinkConfig>(generator),
+            "blackhole" => options::<blackhole::BlackholeConfig>(generator),
+            _ => return None,
+        })
+    }
+
     pub fn build(&self, ctx: SinkContext) -> Result<ComponentFuture, String> {
         match self {
             SinkConfig::File(c) => c.build(ctx),

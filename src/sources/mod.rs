@@ -43,6 +43,19 @@ impl SourceConfig {
         })
     }
 
+    /// The JSON Schema of the options of `type_name` (`None` for an unknown type).
+    pub fn json_schema(
+        type_name: &str,
+        generator: &mut schemars::SchemaGenerator,
+    ) -> Option<schemars::Schema> {
+        use crate::config::schema::options;
+        Some(match type_name {
+            "stdin" => options::<stdin::StdinConfig>(generator),
+            "demo" => options::<demo::DemoConfig>(generator),
+            _ => return None,
+        })
+    }
+
     /// Builds the running source.
     pub fn build(&self, ctx: SourceContext) -> Result<ComponentFuture, String> {
         match self {
