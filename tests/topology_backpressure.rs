@@ -32,10 +32,13 @@ rate = 30000
     let report = topology.wait(Duration::from_secs(30)).await;
     assert!(report.is_success(), "{report:?}");
 
-    // Each edge has one producer: the channel's batches plus the one being sent.
-    let bound = (CHANNEL_CAPACITY_BATCHES + 1) * MAX_BATCH_EVENTS;
     let mut blocked = 0;
     for (id, stats) in &edges {
+        // Each edge has one producer: the channel's batches plus the one being sent. A
+        // sink's channel is sized by its buffer (`max_events`, 10,000 by default), a
+        // transform's by `CHANNEL_CAPACITY_BATCHES`.
+        assert!(stats.capacity_batches >= CHANNEL_CAPACITY_BATCHES);
+        let bound = (stats.capacity_batches + 1) * MAX_BATCH_EVENTS;
         let peak = stats.peak_in_flight_events.load(Ordering::Acquire);
         assert!(
             peak <= bound,
