@@ -1,4 +1,5 @@
-//! The command line: `run`, `validate`, `test`, `graph`, `schema`.
+//! The command line: `run`, `validate`, `test`, `graph`, `schema`, `replay`, and the live
+//! views `top` and `tap` of a running pipeline's API.
 //!
 //! Exit codes (documented in `--help` and the README):
 //! - 0: success (a run drained completely, a config is valid);
@@ -30,6 +31,9 @@ Examples:
   logweir test -c pipelines/quickstart.toml      run the pipeline's [[tests]] on its transforms
   logweir graph -c pipelines/quickstart.toml --format mermaid
   logweir schema > logweir.schema.json          JSON Schema of the configuration (editors)
+  logweir replay -c pipelines/replay.toml        replay archived objects (s3_archive source)
+  logweir top --api 127.0.0.1:9598               live events/s, bytes/s, errors per component
+  logweir tap --api 127.0.0.1:9598 parse --limit 20   print events leaving `parse` as NDJSON
 
 Exit codes: 0 success, 1 the pipeline failed while running or a test failed, 2 usage error,
 78 invalid configuration.";
@@ -97,6 +101,15 @@ pub enum Command {
         #[arg(long)]
         watch: bool,
     },
+    /// Run a pipeline reading an S3 archive (an `s3_archive` source) with a progress bar.
+    Replay {
+        /// The pipeline; at least one source must be of type `s3_archive`.
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// After SIGINT/SIGTERM, how long in-flight events may take to reach the sinks.
+        #[arg(long, default_value_t = 30)]
+        drain_timeout_secs: u64,
+    },
     /// Check a pipeline and report every error with FILE:LINE:COL, and warnings about what
     /// is valid but likely wrong.
     Validate {
@@ -122,6 +135,31 @@ pub enum Command {
     /// Print the JSON Schema of the configuration (for editors; committed at
     /// `pipelines/schema/logweir.schema.json`).
     Schema,
+    /// Live table of every component's events/s, bytes/s, errors and buffer fill, from the
+    /// `/metrics` of a running logweir (q to quit).
+    Top {
+        /// Address of the running pipeline's `[api]`.
+        #[arg(long, default_value = "127.0.0.1:9598")]
+        api: String,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0)]
+        interval_secs: f64,
+    },
+    /// Print the events leaving a source or transform of a running pipeline, as NDJSON on
+    /// standard output (sampled; the pipeline is not slowed down).
+    Tap {
+        /// Address of the running pipeline's `[api]`.
+        #[arg(long, default_value = "127.0.0.1:9598")]
+        api: String,
+        /// At most this many events per second.
+        #[arg(long, default_value_t = crate::api::DEFAULT_TAP_RATE)]
+        rate: u64,
+        /// Stop after this many events.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// The source or transform to tap.
+        component_id: String,
+    },
 }
 
 fn init_logging(format: LogFormat, level: &str) {
@@ -210,6 +248,28 @@ pub fn main() -> ExitCode {
             print!("{}", crate::config::schema::pipeline_schema_json());
             ExitCode::SUCCESS
         }
+        Command::Top { api, interval_secs } => {
+            let interval = Duration::from_secs_f64(interval_secs.clamp(0.1, 3600.0));
+            match crate::top::run(&api, interval) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("logweir top: {e}");
+                    ExitCode::from(EXIT_RUNTIME)
+                }
+            }
+        }
+        Command::Tap {
+            api,
+            rate,
+            limit,
+            component_id,
+        } => match tap(&api, &component_id, rate, limit) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("logweir tap: {e}");
+                ExitCode::from(EXIT_RUNTIME)
+            }
+        },
         Command::Run {
             config: args,
             drain_timeout_secs,
@@ -219,16 +279,9 @@ pub fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .thread_name("logweir-worker")
-                .build()
-            {
+            let runtime = match runtime() {
                 Ok(r) => r,
-                Err(e) => {
-                    eprintln!("cannot start the runtime: {e}");
-                    return ExitCode::from(EXIT_RUNTIME);
-                }
+                Err(code) => return code,
             };
             runtime.block_on(run(
                 config,
@@ -236,6 +289,32 @@ pub fn main() -> ExitCode {
                 watch,
                 Duration::from_secs(drain_timeout_secs),
             ))
+        }
+        Command::Replay {
+            config: args,
+            drain_timeout_secs,
+        } => {
+            let config = match load(&args) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            if !crate::replay::has_archive_source(&config) {
+                eprintln!(
+                    "{}: `logweir replay` needs a source of type `s3_archive`",
+                    args.describe()
+                );
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            let runtime = match runtime() {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            runtime.block_on(async move {
+                let progress = crate::replay::ProgressDisplay::start();
+                let code = run(config, args, false, Duration::from_secs(drain_timeout_secs)).await;
+                progress.finish();
+                code
+            })
         }
     }
 }
@@ -316,6 +395,55 @@ fn run_tests(config: &PipelineConfig) -> ExitCode {
     }
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("logweir-worker")
+        .build()
+        .map_err(|e| {
+            eprintln!("cannot start the runtime: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        })
+}
+
+/// `logweir tap`: streams `/tap/{component_id}` to standard output.
+fn tap(api: &str, component_id: &str, rate: u64, limit: Option<u64>) -> Result<(), String> {
+    use std::io::Write;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let mut path = format!("/tap/{component_id}?rate={rate}");
+    if let Some(limit) = limit {
+        path.push_str(&format!("&limit={limit}"));
+    }
+    runtime.block_on(async {
+        let (status, mut body) = crate::api_client::get(api, &path)
+            .await
+            .map_err(|e| e.to_string())?;
+        if status != 200 {
+            let text = http_body_util::BodyExt::collect(body)
+                .await
+                .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+                .unwrap_or_default();
+            return Err(format!("{api} answered {status}: {}", text.trim()));
+        }
+        eprintln!("tapping `{component_id}` at {api} (at most {rate} events/s)");
+        let stdout = std::io::stdout();
+        while let Some(chunk) = crate::api_client::next_chunk(&mut body)
+            .await
+            .map_err(|e| format!("{api}: {e}"))?
+        {
+            let mut out = stdout.lock();
+            // A closed pipe (`| head`) ends the tap quietly.
+            if out.write_all(&chunk).and_then(|()| out.flush()).is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    })
+}
+
 async fn run(
     config: PipelineConfig,
     args: ConfigArgs,
@@ -323,9 +451,17 @@ async fn run(
     drain_deadline: Duration,
 ) -> ExitCode {
     let api_shutdown = tokio_util::sync::CancellationToken::new();
+    let instrumentation = crate::topology::Instrumentation {
+        measure_bytes: config.api.is_some(),
+        ..Default::default()
+    };
     if let Some(api) = &config.api {
-        let handle = crate::api::install_metrics_recorder();
-        if let Err(e) = crate::api::serve(api.address, handle, api_shutdown.clone()).await {
+        let state = crate::api::ApiState {
+            metrics: crate::api::install_metrics_recorder(),
+            readiness: instrumentation.readiness.clone(),
+            taps: instrumentation.taps.clone(),
+        };
+        if let Err(e) = crate::api::serve(api.address, state, api_shutdown.clone()).await {
             eprintln!("{}: api: {e}", config.file.display());
             return ExitCode::from(EXIT_CONFIG);
         }
@@ -334,7 +470,7 @@ async fn run(
     for w in crate::config::lint::lint(&config) {
         tracing::warn!("{w}");
     }
-    let mut topology = match Topology::start(&config) {
+    let mut topology = match Topology::start_with(&config, &instrumentation) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{}: {e}", config.file.display());
@@ -391,6 +527,8 @@ async fn run(
     let report = topology.wait(drain_deadline).await;
     signals.abort();
     hangups.abort();
+    // Open taps end with the pipeline.
+    instrumentation.taps.close_all();
     for (id, error) in &report.failures {
         eprintln!("component `{id}` failed: {error}");
     }

@@ -339,6 +339,39 @@ impl FromIterator<(Key, Value)> for Object {
     }
 }
 
+/// A one-bit signature of a key, for cheap "surely not present" checks while building objects
+/// from input that rarely repeats keys: when a key's bit is not yet set in a mask of the keys
+/// already present, the key is new and can be appended without the linear scan of
+/// [`Object::insert`].
+pub fn key_signature(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let mix = b.len() as u64 * 7
+        + u64::from(b.first().copied().unwrap_or(0))
+        + u64::from(b.last().copied().unwrap_or(0)) * 3;
+    1 << (mix & 63)
+}
+
+impl Object {
+    /// Inserts `key`, using `seen` (a mask of [`key_signature`]s of the keys present) to skip
+    /// the duplicate scan when the key is certainly new. Keeps `seen` up to date.
+    pub fn insert_tracked(&mut self, key: Key, value: Value, seen: &mut u64) {
+        let sig = key_signature(&key);
+        if *seen & sig == 0 {
+            self.entries.push((key, value));
+        } else {
+            self.insert(key, value);
+        }
+        *seen |= sig;
+    }
+
+    /// The mask of [`key_signature`]s of this object's keys.
+    pub fn key_signatures(&self) -> u64 {
+        self.entries
+            .iter()
+            .fold(0, |mask, (k, _)| mask | key_signature(k))
+    }
+}
+
 /// A parsed field path such as `.kubernetes.pod.name` or `."@timestamp"`.
 ///
 /// Paths are parsed once (at configuration time), never per event.
@@ -606,11 +639,39 @@ impl Event {
         }
     }
 
+    /// About how many bytes the event takes as JSON, for the byte counters of
+    /// `GET /metrics`: text lengths, key lengths and a fixed size per number, without
+    /// encoding anything. Cheap (one walk over the fields, no allocation) and close to the
+    /// NDJSON size for typical log events (escaping is not counted).
+    pub fn estimated_size(&self) -> usize {
+        object_size(&self.fields)
+    }
+
     /// The event serialised as one line of JSON (no trailing newline).
     pub fn to_json_string(&self) -> String {
         let mut buf = Vec::new();
         crate::codec::json::write_object(&mut buf, &self.fields);
         String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+fn object_size(object: &Object) -> usize {
+    // `{}` plus, per field, `"key":` and a comma.
+    2 + object
+        .iter()
+        .map(|(k, v)| k.len() + 4 + value_size(v))
+        .sum::<usize>()
+}
+
+fn value_size(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 4,
+        Value::Integer(_) | Value::Float(_) => 8,
+        Value::Bytes(b) => b.len() + 2,
+        // RFC 3339 with nanoseconds, quoted.
+        Value::Timestamp(_) => 32,
+        Value::Array(items) => 2 + items.iter().map(|v| value_size(v) + 1).sum::<usize>(),
+        Value::Object(o) => object_size(o),
     }
 }
 
@@ -644,6 +705,33 @@ impl EventBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn estimated_size_is_close_to_the_json_size() {
+        let events = [
+            Event::from_message(Bytes::from_static(b"GET /index.html 200 1534"), 1),
+            Event::from_json(
+                &serde_json::json!({
+                    "@timestamp": "2026-01-02T03:04:05.123456789Z",
+                    "message": "user logged in",
+                    "level": "info",
+                    "http": {"status": 200, "duration": 0.25},
+                    "tags": ["a", "b"],
+                    "ok": true,
+                }),
+                0,
+            ),
+        ];
+        for event in &events {
+            let json = event.to_json_string().len() as f64;
+            let estimate = event.estimated_size() as f64;
+            assert!(
+                (estimate - json).abs() / json < 0.2,
+                "{estimate} vs {json}: {}",
+                event.to_json_string()
+            );
+        }
+    }
 
     #[test]
     fn paths_parse_plain_and_quoted_segments() {

@@ -143,8 +143,12 @@ impl FileSink {
                 Ok(())
             })();
             match result {
-                Ok(()) => batch.finish(EventStatus::Delivered),
+                Ok(()) => {
+                    batch.finish(EventStatus::Delivered);
+                    ctx.readiness.mark_healthy();
+                }
                 Err(e) => {
+                    ctx.readiness.mark_unhealthy();
                     batch.finish(EventStatus::Errored);
                     return Err(ComponentError::new(format!("writing {path}: {e}")));
                 }

@@ -5,7 +5,9 @@
 //! (delivered, rejected or errored) so that acknowledgements reach the sources.
 
 pub mod blackhole;
+pub mod elasticsearch;
 pub mod file;
+pub mod s3;
 pub mod stdout;
 
 use serde::Deserialize;
@@ -19,11 +21,14 @@ pub enum SinkConfig {
     File(file::FileSinkConfig),
     Stdout(stdout::StdoutSinkConfig),
     Blackhole(blackhole::BlackholeConfig),
+    Elasticsearch(Box<elasticsearch::ElasticsearchConfig>),
+    S3(Box<s3::S3SinkConfig>),
 }
 
 impl SinkConfig {
     /// Every sink type name, as written in `type = "…"`.
-    pub const TYPES: &'static [&'static str] = &["file", "stdout", "blackhole"];
+    pub const TYPES: &'static [&'static str] =
+        &["file", "stdout", "blackhole", "elasticsearch", "s3"];
 
     pub fn parse(
         type_name: &str,
@@ -33,6 +38,13 @@ impl SinkConfig {
             "file" => SinkConfig::File(Deserialize::deserialize(table)?),
             "stdout" => SinkConfig::Stdout(Deserialize::deserialize(table)?),
             "blackhole" => SinkConfig::Blackhole(Deserialize::deserialize(table)?),
+            "elasticsearch" => {
+                let config: elasticsearch::ElasticsearchConfig = Deserialize::deserialize(table)?;
+                // Checked here too, so `logweir validate` reports these mistakes.
+                config.validate().map_err(serde::de::Error::custom)?;
+                SinkConfig::Elasticsearch(Box::new(config))
+            }
+            "s3" => SinkConfig::S3(Deserialize::deserialize(table)?),
             other => {
                 return Err(serde::de::Error::custom(format!(
                     "unknown sink type `{other}`"
@@ -60,6 +72,8 @@ impl SinkConfig {
             SinkConfig::File(c) => c.build(ctx),
             SinkConfig::Stdout(c) => c.build(ctx),
             SinkConfig::Blackhole(c) => c.build(ctx),
+            SinkConfig::Elasticsearch(c) => c.build(ctx),
+            SinkConfig::S3(c) => c.build(ctx),
         }
     }
 }

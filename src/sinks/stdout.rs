@@ -33,8 +33,12 @@ fn run(mut ctx: SinkContext) -> Result<(), ComponentError> {
         }
         let mut out = stdout.lock();
         match out.write_all(&buf).and_then(|()| out.flush()) {
-            Ok(()) => batch.finish(EventStatus::Delivered),
+            Ok(()) => {
+                batch.finish(EventStatus::Delivered);
+                ctx.readiness.mark_healthy();
+            }
             Err(e) => {
+                ctx.readiness.mark_unhealthy();
                 batch.finish(EventStatus::Errored);
                 return Err(ComponentError::new(format!("writing to stdout: {e}")));
             }

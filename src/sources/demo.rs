@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::Deserialize;
 
-use crate::event::{Event, EventBatch, Key, Object, Value};
+use crate::event::{Event, EventBatch, Key, Object, Origin, Value};
 use crate::topology::{ComponentError, ComponentFuture, SourceContext, MAX_BATCH_EVENTS};
 
 /// Generates container log events.
@@ -241,6 +241,12 @@ async fn run(config: DemoConfig, ctx: SourceContext) -> Result<(), ComponentErro
             event
                 .fields
                 .push_unique(Key::new_static("log"), Value::Object(log));
+            // The same seed replays the same events: give them a stable identity, so a sink
+            // can recognise a replayed event (the Elasticsearch sink's automatic `_id`).
+            event.meta.origin = Some(Origin {
+                stream: config.seed,
+                offset: seq,
+            });
             events.push(event);
             seq += 1;
         }

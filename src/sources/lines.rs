@@ -147,7 +147,10 @@ impl LineSplitter {
 /// The line as UTF-8 text: borrowed as is when valid, otherwise with invalid sequences
 /// replaced by U+FFFD. The flag says whether a replacement happened.
 pub fn to_utf8(bytes: Bytes) -> (Bytes, bool) {
-    match std::str::from_utf8(&bytes) {
+    // simdutf8's validation is several times faster than the standard library's on the
+    // mostly-ASCII text of logs (callgrind: 6% of a stdin → parse_json run went to
+    // `core::str::from_utf8`).
+    match simdutf8::basic::from_utf8(&bytes) {
         Ok(_) => (bytes, false),
         Err(_) => (
             Bytes::from(String::from_utf8_lossy(&bytes).into_owned()),

@@ -8,8 +8,11 @@
 pub mod demo;
 pub mod file;
 pub mod lines;
+pub mod net;
+pub mod s3_archive;
 pub mod stdin;
 pub mod syslog;
+pub mod tcp;
 
 use serde::Deserialize;
 use toml::de::ValueDeserializer;
@@ -21,11 +24,16 @@ use crate::topology::{ComponentFuture, SourceContext};
 pub enum SourceConfig {
     Stdin(stdin::StdinConfig),
     Demo(demo::DemoConfig),
+    File(file::FileSourceConfig),
+    Syslog(syslog::SyslogSourceConfig),
+    Tcp(tcp::TcpSourceConfig),
+    S3Archive(s3_archive::S3ArchiveConfig),
 }
 
 impl SourceConfig {
     /// Every source type name, as written in `type = "…"`.
-    pub const TYPES: &'static [&'static str] = &["stdin", "demo"];
+    pub const TYPES: &'static [&'static str] =
+        &["stdin", "demo", "file", "syslog", "tcp", "s3_archive"];
 
     /// Reads the component's table (without `type`) as the config of `type_name`.
     pub fn parse(
@@ -35,6 +43,10 @@ impl SourceConfig {
         Ok(match type_name {
             "stdin" => SourceConfig::Stdin(Deserialize::deserialize(table)?),
             "demo" => SourceConfig::Demo(Deserialize::deserialize(table)?),
+            "file" => SourceConfig::File(Deserialize::deserialize(table)?),
+            "syslog" => SourceConfig::Syslog(Deserialize::deserialize(table)?),
+            "tcp" => SourceConfig::Tcp(Deserialize::deserialize(table)?),
+            "s3_archive" => SourceConfig::S3Archive(Deserialize::deserialize(table)?),
             other => {
                 return Err(serde::de::Error::custom(format!(
                     "unknown source type `{other}`"
@@ -61,6 +73,10 @@ impl SourceConfig {
         match self {
             SourceConfig::Stdin(c) => c.build(ctx),
             SourceConfig::Demo(c) => c.build(ctx),
+            SourceConfig::File(c) => c.build(ctx),
+            SourceConfig::Syslog(c) => c.build(ctx),
+            SourceConfig::Tcp(c) => c.build(ctx),
+            SourceConfig::S3Archive(c) => c.build(ctx),
         }
     }
 }

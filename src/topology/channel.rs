@@ -28,10 +28,18 @@ pub struct EdgeStats {
     pub sent_events: AtomicU64,
 }
 
+/// A batch in a channel, with its estimated byte size when the producer measured it (for
+/// `logweir_component_received_bytes_total`, so the size is computed once per hop).
+#[derive(Debug)]
+struct Envelope {
+    batch: EventBatch,
+    bytes: u64,
+}
+
 /// The sending half; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct BatchSender {
-    tx: mpsc::Sender<EventBatch>,
+    tx: mpsc::Sender<Envelope>,
     stats: Arc<EdgeStats>,
     /// `logweir_buffer_events` of the consuming component.
     buffered: metrics::Gauge,
@@ -43,7 +51,7 @@ pub struct BatchSender {
 /// A sender that does not keep its channel open (see [`BatchSender::downgrade`]).
 #[derive(Debug, Clone)]
 pub struct WeakBatchSender {
-    tx: mpsc::WeakSender<EventBatch>,
+    tx: mpsc::WeakSender<Envelope>,
     stats: Arc<EdgeStats>,
     buffered: metrics::Gauge,
     drop_when_full: Option<metrics::Counter>,
@@ -68,6 +76,11 @@ pub struct ClosedError;
 
 impl BatchSender {
     pub async fn send(&self, batch: EventBatch) -> Result<(), ClosedError> {
+        self.send_measured(batch, 0).await
+    }
+
+    /// [`send`](Self::send) of a batch whose estimated byte size the producer computed.
+    pub async fn send_measured(&self, batch: EventBatch, bytes: u64) -> Result<(), ClosedError> {
         let n = batch.len();
         let now = self.stats.in_flight_events.fetch_add(n, Ordering::AcqRel) + n;
         self.stats
@@ -77,25 +90,30 @@ impl BatchSender {
             .sent_events
             .fetch_add(n as u64, Ordering::Relaxed);
         self.buffered.increment(n as f64);
-        let result = match self.tx.try_send(batch) {
+        let result = match self.tx.try_send(Envelope { batch, bytes }) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(mut batch)) => match &self.drop_when_full {
-                Some(discarded) => {
-                    discarded.increment(n as u64);
-                    self.stats
-                        .discarded_events
-                        .fetch_add(n as u64, Ordering::Relaxed);
-                    batch.finish(crate::finalization::EventStatus::Dropped);
-                    // Not in the channel after all.
-                    self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
-                    self.buffered.decrement(n as f64);
-                    return Ok(());
+            Err(mpsc::error::TrySendError::Full(Envelope { mut batch, bytes })) => {
+                match &self.drop_when_full {
+                    Some(discarded) => {
+                        discarded.increment(n as u64);
+                        self.stats
+                            .discarded_events
+                            .fetch_add(n as u64, Ordering::Relaxed);
+                        batch.finish(crate::finalization::EventStatus::Dropped);
+                        // Not in the channel after all.
+                        self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
+                        self.buffered.decrement(n as f64);
+                        return Ok(());
+                    }
+                    None => {
+                        self.stats.blocked_sends.fetch_add(1, Ordering::Relaxed);
+                        self.tx
+                            .send(Envelope { batch, bytes })
+                            .await
+                            .map_err(|_| ClosedError)
+                    }
                 }
-                None => {
-                    self.stats.blocked_sends.fetch_add(1, Ordering::Relaxed);
-                    self.tx.send(batch).await.map_err(|_| ClosedError)
-                }
-            },
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(ClosedError),
         };
         if result.is_err() {
@@ -131,11 +149,13 @@ impl BatchSender {
             .sent_events
             .fetch_add(n as u64, Ordering::Relaxed);
         self.buffered.increment(n as f64);
-        self.tx.blocking_send(batch).map_err(|_| {
-            self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
-            self.buffered.decrement(n as f64);
-            ClosedError
-        })
+        self.tx
+            .blocking_send(Envelope { batch, bytes: 0 })
+            .map_err(|_| {
+                self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
+                self.buffered.decrement(n as f64);
+                ClosedError
+            })
     }
 
     /// Sends unless the channel is full; a full channel gives the batch back.
@@ -149,7 +169,7 @@ impl BatchSender {
             self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
             self.buffered.decrement(n as f64);
         };
-        match self.tx.try_send(batch) {
+        match self.tx.try_send(Envelope { batch, bytes: 0 }) {
             Ok(()) => {
                 self.stats
                     .peak_in_flight_events
@@ -159,9 +179,9 @@ impl BatchSender {
                     .fetch_add(n as u64, Ordering::Relaxed);
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(b)) => {
+            Err(mpsc::error::TrySendError::Full(e)) => {
                 undo();
-                Err(TrySendError::Full(b))
+                Err(TrySendError::Full(e.batch))
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 undo();
@@ -181,33 +201,38 @@ pub enum TrySendError {
 /// The receiving half, owned by one component.
 #[derive(Debug)]
 pub struct BatchReceiver {
-    rx: mpsc::Receiver<EventBatch>,
+    rx: mpsc::Receiver<Envelope>,
     stats: Arc<EdgeStats>,
     buffered: metrics::Gauge,
     /// `logweir_component_received_events_total` of the consuming component.
     received: metrics::Counter,
+    /// `logweir_component_received_bytes_total` of the consuming component.
+    received_bytes: metrics::Counter,
 }
 
 impl BatchReceiver {
     /// The next batch, or `None` once every sender is gone and the channel is empty.
     pub async fn recv(&mut self) -> Option<EventBatch> {
-        let batch = self.rx.recv().await?;
-        self.account(&batch);
-        Some(batch)
+        let envelope = self.rx.recv().await?;
+        self.account(&envelope);
+        Some(envelope.batch)
     }
 
     /// Blocking variant for sinks that run on a dedicated thread.
     pub fn blocking_recv(&mut self) -> Option<EventBatch> {
-        let batch = self.rx.blocking_recv()?;
-        self.account(&batch);
-        Some(batch)
+        let envelope = self.rx.blocking_recv()?;
+        self.account(&envelope);
+        Some(envelope.batch)
     }
 
-    fn account(&self, batch: &EventBatch) {
-        let n = batch.len();
+    fn account(&self, envelope: &Envelope) {
+        let n = envelope.batch.len();
         self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
         self.buffered.decrement(n as f64);
         self.received.increment(n as u64);
+        if envelope.bytes > 0 {
+            self.received_bytes.increment(envelope.bytes);
+        }
     }
 
     pub fn stats(&self) -> &Arc<EdgeStats> {
@@ -217,22 +242,44 @@ impl BatchReceiver {
 
 /// A bounded channel holding at most `capacity_batches` batches, without metrics.
 pub fn channel(capacity_batches: usize) -> (BatchSender, BatchReceiver) {
-    channel_with_metrics(
-        capacity_batches,
-        metrics::Gauge::noop(),
-        metrics::Counter::noop(),
-        None,
-    )
+    channel_with_metrics(capacity_batches, ChannelMetrics::default())
 }
 
-/// A bounded channel whose fill level and receptions are reported to `buffered` and
-/// `received`.
+/// The metric handles of one channel (all no-ops by default).
+#[derive(Debug, Clone)]
+pub struct ChannelMetrics {
+    /// `logweir_buffer_events` of the consumer.
+    pub buffered: metrics::Gauge,
+    /// `logweir_component_received_events_total` of the consumer.
+    pub received: metrics::Counter,
+    /// `logweir_component_received_bytes_total` of the consumer.
+    pub received_bytes: metrics::Counter,
+    /// `Some` when the consumer's buffer drops new batches instead of waiting.
+    pub drop_when_full: Option<metrics::Counter>,
+}
+
+impl Default for ChannelMetrics {
+    fn default() -> ChannelMetrics {
+        ChannelMetrics {
+            buffered: metrics::Gauge::noop(),
+            received: metrics::Counter::noop(),
+            received_bytes: metrics::Counter::noop(),
+            drop_when_full: None,
+        }
+    }
+}
+
+/// A bounded channel whose fill level and receptions are reported to `metrics`.
 pub fn channel_with_metrics(
     capacity_batches: usize,
-    buffered: metrics::Gauge,
-    received: metrics::Counter,
-    drop_when_full: Option<metrics::Counter>,
+    metrics: ChannelMetrics,
 ) -> (BatchSender, BatchReceiver) {
+    let ChannelMetrics {
+        buffered,
+        received,
+        received_bytes,
+        drop_when_full,
+    } = metrics;
     let (tx, rx) = mpsc::channel(capacity_batches.max(1));
     let stats = Arc::new(EdgeStats {
         capacity_batches,
@@ -250,6 +297,7 @@ pub fn channel_with_metrics(
             stats,
             buffered,
             received,
+            received_bytes,
         },
     )
 }

@@ -29,6 +29,9 @@ use crate::buffers::{BufferConfig, WhenFull};
 use crate::config::{ApiConfig, ComponentKind, PipelineConfig};
 use crate::event::{Event, EventBatch};
 use crate::finalization::EventStatus;
+use crate::internal_metrics;
+use crate::readiness::{Readiness, ReadinessHandle};
+use crate::tap::{TapPoint, Taps};
 
 /// How many batches a channel holds. With sources cutting batches at
 /// [`MAX_BATCH_EVENTS`], one edge holds at most `(CAPACITY + senders) * MAX_BATCH_EVENTS`
@@ -85,8 +88,33 @@ type SharedTargets = Arc<ArcSwap<Vec<BatchSender>>>;
 #[derive(Debug, Clone)]
 pub struct Output {
     targets: SharedTargets,
+    metrics: OutputMetrics,
+    /// The producing component's tap (`GET /tap/{id}`), checked once per batch.
+    tap: Option<Arc<TapPoint>>,
+}
+
+/// The flow metrics of one output.
+#[derive(Debug, Clone)]
+struct OutputMetrics {
     /// `logweir_component_sent_events_total` of the producing component.
     sent: metrics::Counter,
+    /// `logweir_component_sent_bytes_total`; consumers count the same bytes as received.
+    sent_bytes: metrics::Counter,
+    /// `logweir_component_batch_events`.
+    batch_events: metrics::Histogram,
+    /// Whether to estimate byte sizes (only when metrics are served).
+    measure_bytes: bool,
+}
+
+impl Default for OutputMetrics {
+    fn default() -> OutputMetrics {
+        OutputMetrics {
+            sent: metrics::Counter::noop(),
+            sent_bytes: metrics::Counter::noop(),
+            batch_events: metrics::Histogram::noop(),
+            measure_bytes: false,
+        }
+    }
 }
 
 impl Default for Output {
@@ -99,13 +127,9 @@ impl Output {
     pub fn new(targets: Vec<BatchSender>) -> Output {
         Output {
             targets: Arc::new(ArcSwap::from_pointee(targets)),
-            sent: metrics::Counter::noop(),
+            metrics: OutputMetrics::default(),
+            tap: None,
         }
-    }
-
-    fn with_sent_counter(mut self, sent: metrics::Counter) -> Output {
-        self.sent = sent;
-        self
     }
 
     pub fn has_consumers(&self) -> bool {
@@ -118,17 +142,30 @@ impl Output {
         if batch.is_empty() {
             return Ok(());
         }
+        if let Some(tap) = &self.tap {
+            if tap.is_active() {
+                tap.offer(&batch.events);
+            }
+        }
         // Held until the send completes: a consumer detached meanwhile still gets this batch.
         let targets = self.targets.load_full();
         let Some((last, rest)) = targets.split_last() else {
             batch.finish(EventStatus::Dropped);
             return Ok(());
         };
-        self.sent.increment(batch.len() as u64);
+        let metrics = &self.metrics;
+        let bytes = if metrics.measure_bytes {
+            internal_metrics::batch_bytes(&batch.events)
+        } else {
+            0
+        };
+        metrics.sent.increment(batch.len() as u64);
+        metrics.sent_bytes.increment(bytes);
+        metrics.batch_events.record(batch.len() as f64);
         for target in rest {
-            target.send(batch.clone()).await?;
+            target.send_measured(batch.clone(), bytes).await?;
         }
-        last.send(batch).await
+        last.send_measured(batch, bytes).await
     }
 }
 
@@ -146,6 +183,20 @@ pub struct SinkContext {
     pub id: String,
     pub input: BatchReceiver,
     pub data_dir: PathBuf,
+    /// Call `readiness.mark_healthy()` once the destination confirmed a delivery (or a
+    /// health check passed): `GET /ready` waits for every sink.
+    pub readiness: ReadinessHandle,
+}
+
+/// What the topology shares with the API: readiness of sinks, taps of components, and
+/// whether byte sizes are measured for the metrics.
+#[derive(Debug, Clone, Default)]
+pub struct Instrumentation {
+    pub readiness: Readiness,
+    pub taps: Taps,
+    /// Estimate event byte sizes for `logweir_component_*_bytes_total` (one walk over each
+    /// batch's fields per hop); on when the API serves metrics.
+    pub measure_bytes: bool,
 }
 
 /// A synchronous batch transform. Conditions, regexes and field paths are compiled when it is
@@ -251,6 +302,8 @@ pub struct Topology {
     edges: Vec<(String, Arc<EdgeStats>)>,
     data_dir: PathBuf,
     api: Option<ApiConfig>,
+    /// Readiness, taps and byte measuring, shared with the API; reloads keep them.
+    instrumentation: Instrumentation,
     report: RunReport,
 }
 
@@ -278,11 +331,22 @@ struct Prepared {
     /// a replaced component's in-flight events reach its consumers first (order is kept) and
     /// two instances never share checkpoints, buffers or files.
     after: Option<CancellationToken>,
+    /// Sinks: the readiness handle the new instance reports to, registered at commit.
+    readiness: Option<ReadinessHandle>,
 }
 
 impl Topology {
     /// Builds and spawns every component. Must be called inside a tokio runtime.
     pub fn start(config: &PipelineConfig) -> Result<Topology, BuildError> {
+        Topology::start_with(config, &Instrumentation::default())
+    }
+
+    /// [`start`](Self::start), reporting readiness and offering taps through
+    /// `instrumentation`.
+    pub fn start_with(
+        config: &PipelineConfig,
+        instrumentation: &Instrumentation,
+    ) -> Result<Topology, BuildError> {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| BuildError::Component {
             component_kind: "pipeline",
             id: "data_dir".to_string(),
@@ -297,9 +361,11 @@ impl Topology {
             edges: Vec::new(),
             data_dir: config.data_dir.clone(),
             api: config.api.clone(),
+            instrumentation: instrumentation.clone(),
             report: RunReport::default(),
         };
         topology.apply(config)?;
+        instrumentation.readiness.set_started();
         Ok(topology)
     }
 
@@ -406,15 +472,25 @@ impl Topology {
             if keep.contains(id) {
                 continue;
             }
-            let labels = component_labels(id, kind, type_name);
+            let labels = internal_metrics::component_labels(id, kind, type_name);
             let drop_when_full = (matches!(buffer, BufferConfig::Memory { .. })
                 && buffer.when_full() == WhenFull::DropNewest)
-                .then(|| metrics::counter!("logweir_buffer_discarded_events_total", &labels));
+                .then(|| metrics::counter!(internal_metrics::BUFFER_DISCARDED_EVENTS, &labels));
+            let capacity_batches = buffer.channel_capacity_batches();
+            metrics::gauge!(internal_metrics::BUFFER_MAX_EVENTS, &labels)
+                .set((capacity_batches * MAX_BATCH_EVENTS) as f64);
+            if let BufferConfig::Disk { max_bytes, .. } = buffer {
+                metrics::gauge!(internal_metrics::BUFFER_MAX_BYTE_SIZE, &labels)
+                    .set(*max_bytes as f64);
+            }
             let (tx, rx) = channel::channel_with_metrics(
-                buffer.channel_capacity_batches(),
-                metrics::gauge!("logweir_buffer_events", &labels),
-                metrics::counter!("logweir_component_received_events_total", &labels),
-                drop_when_full,
+                capacity_batches,
+                channel::ChannelMetrics {
+                    buffered: metrics::gauge!(internal_metrics::BUFFER_EVENTS, &labels),
+                    received: metrics::counter!(internal_metrics::RECEIVED_EVENTS, &labels),
+                    received_bytes: metrics::counter!(internal_metrics::RECEIVED_BYTES, &labels),
+                    drop_when_full,
+                },
             );
             new_edges.push((id.clone(), Arc::clone(tx.stats())));
             senders.insert(id.clone(), tx);
@@ -436,24 +512,32 @@ impl Topology {
                     .push(tx.clone());
             }
         }
+        let instrumentation = &self.instrumentation;
         let new_output = |wiring: &mut HashMap<(String, Option<String>), Vec<BatchSender>>,
                           id: &str,
                           port: Option<&str>,
                           kind: &'static str,
                           type_name: &str| {
-            let mut labels = component_labels(id, kind, type_name);
+            let mut labels = internal_metrics::component_labels(id, kind, type_name);
+            // The batch size histogram is per component, whatever the port.
+            let batch_events = metrics::histogram!(internal_metrics::BATCH_EVENTS, &labels);
             if let Some(p) = port {
                 labels.push(("output", p.to_string()));
             }
-            Output::new(
-                wiring
-                    .remove(&(id.to_string(), port.map(str::to_string)))
-                    .unwrap_or_default(),
-            )
-            .with_sent_counter(metrics::counter!(
-                "logweir_component_sent_events_total",
-                &labels
-            ))
+            Output {
+                targets: Arc::new(ArcSwap::from_pointee(
+                    wiring
+                        .remove(&(id.to_string(), port.map(str::to_string)))
+                        .unwrap_or_default(),
+                )),
+                metrics: OutputMetrics {
+                    sent: metrics::counter!(internal_metrics::SENT_EVENTS, &labels),
+                    sent_bytes: metrics::counter!(internal_metrics::SENT_BYTES, &labels),
+                    batch_events,
+                    measure_bytes: instrumentation.measure_bytes,
+                },
+                tap: Some(instrumentation.taps.point(id)),
+            }
         };
         let after = |components: &HashMap<String, RunningComponent>, id: &str| {
             components.get(id).map(|c| c.done.clone())
@@ -467,7 +551,8 @@ impl Topology {
             }
             let input = receivers.remove(&decl.id).expect("a channel per new sink");
             let previous = after(&self.components, &decl.id);
-            let future = self.build_sink(decl, input, previous.clone())?;
+            let readiness = ReadinessHandle::detached(&decl.id);
+            let future = self.build_sink(decl, input, readiness.clone(), previous.clone())?;
             prepared.push(Prepared {
                 id: decl.id.clone(),
                 running: RunningComponent {
@@ -481,6 +566,7 @@ impl Topology {
                 },
                 future,
                 after: previous,
+                readiness: Some(readiness),
             });
         }
         let transform_context = crate::transforms::TransformContext {
@@ -535,6 +621,7 @@ impl Topology {
                     named,
                 )),
                 after: after(&self.components, &decl.id),
+                readiness: None,
             });
         }
         for decl in &config.sources {
@@ -572,6 +659,7 @@ impl Topology {
                 },
                 future,
                 after: after(&self.components, &decl.id),
+                readiness: None,
             });
         }
 
@@ -610,11 +698,24 @@ impl Topology {
                 if let Some(stop) = &old.stop {
                     stop.cancel();
                 }
+                if summary.removed.contains(&id) {
+                    // Replaced sinks are re-registered below; removed ones leave `/ready`,
+                    // removed producers leave `/tap`.
+                    match old.kind {
+                        ComponentKind::Sink => self.instrumentation.readiness.unregister(&id),
+                        ComponentKind::Source | ComponentKind::Transform => {
+                            self.instrumentation.taps.remove(&id)
+                        }
+                    }
+                }
                 tracing::debug!(component_id = %id, "component retired; draining");
             }
         }
         // 3: start the new instances.
         for p in prepared {
+            if let Some(readiness) = &p.readiness {
+                self.instrumentation.readiness.attach(readiness);
+            }
             let kind = p.running.kind.as_str();
             let done = p.running.done.clone();
             let after = p.after;
@@ -654,6 +755,7 @@ impl Topology {
         &self,
         decl: &crate::config::ComponentDecl<crate::sinks::SinkConfig>,
         input: BatchReceiver,
+        readiness: ReadinessHandle,
         previous: Option<CancellationToken>,
     ) -> Result<ComponentFuture, BuildError> {
         let build_error = |message: String| BuildError::Component {
@@ -671,6 +773,7 @@ impl Topology {
                 id: decl.id.clone(),
                 input,
                 data_dir: self.data_dir.clone(),
+                readiness,
             };
             return decl.config.build(ctx).map_err(build_error);
         };
@@ -686,6 +789,7 @@ impl Topology {
                     id: id.clone(),
                     input: sink_input,
                     data_dir,
+                    readiness,
                 };
                 let sink = config.build(ctx)?;
                 Ok(Box::pin(async move {
@@ -708,6 +812,7 @@ impl Topology {
                 id: decl.id.clone(),
                 input: probe_input,
                 data_dir: self.data_dir.clone(),
+                readiness: ReadinessHandle::detached(&decl.id),
             })
             .map_err(build_error)?;
         Ok(Box::pin(async move {
@@ -803,14 +908,6 @@ impl Topology {
         }
         self.report
     }
-}
-
-fn component_labels(id: &str, kind: &'static str, type_name: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("component_id", id.to_string()),
-        ("component_kind", kind.to_string()),
-        ("component_type", type_name.to_string()),
-    ]
 }
 
 async fn run_transform(

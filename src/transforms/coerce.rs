@@ -32,6 +32,13 @@ impl CoerceConfig {
             id: id.to_string(),
             fields,
             failures: 0,
+            errors: crate::internal_metrics::component_errors(
+                id,
+                "transform",
+                "coerce",
+                "coerce_failure",
+            ),
+            log: crate::internal_logs::RateLimitedLog::default(),
         }))
     }
 }
@@ -40,6 +47,9 @@ struct Coerce {
     id: String,
     fields: Vec<(FieldPath, Conversion)>,
     failures: u64,
+    /// `logweir_component_errors_total{error_type="coerce_failure"}`.
+    errors: metrics::Counter,
+    log: crate::internal_logs::RateLimitedLog,
 }
 
 impl Transform for Coerce {
@@ -56,8 +66,9 @@ impl Transform for Coerce {
                     Err(e) => {
                         failed = true;
                         self.failures += 1;
-                        if self.failures == 1 || self.failures.is_power_of_two() {
-                            tracing::warn!(component_id = %self.id, field = %path, error = %e, failures = self.failures, "field not coerced; event tagged `coerce_failure`");
+                        self.errors.increment(1);
+                        if let Some(suppressed) = self.log.allow("coerce_failure") {
+                            tracing::warn!(component_id = %self.id, field = %path, error = %e, failures = self.failures, suppressed, "field not coerced; event tagged `coerce_failure`");
                         }
                     }
                 }

@@ -1,7 +1,10 @@
 //! What parsers do with an event they cannot parse: the shared `on_error` option.
 //!
-//! [`Failures`] owns the policy (`keep`, `drop`, `dead_letter`), the failure counter, the
-//! rate-limited warning and, for `dead_letter`, the component's [`DeadLetterWriter`]. Every
+//! [`Failures`] owns the policy (`keep`, `drop`, `dead_letter`), the failure counters
+//! (`logweir_component_errors_total{error_type=<tag>}`, and
+//! `logweir_component_discarded_events_total{reason=<tag>}` or
+//! `logweir_component_dead_lettered_events_total` by policy), the rate-limited warning and,
+//! for `dead_letter`, the component's [`DeadLetterWriter`]. Every
 //! failure has a counted outcome: the event goes on tagged, or is finished as dropped, or is
 //! written to the dead-letter file (and finished as `Rejected` once the batch's dead letters
 //! are on disk). A dead letter that cannot be written is not lost: the event goes on tagged.
@@ -11,6 +14,8 @@ use serde::Deserialize;
 use crate::dead_letter::{DeadLetterWriter, DEFAULT_MAX_BYTES};
 use crate::event::Event;
 use crate::finalization::EventStatus;
+use crate::internal_logs::RateLimitedLog;
+use crate::internal_metrics;
 use crate::topology::TransformOutput;
 
 use super::TransformContext;
@@ -41,17 +46,26 @@ pub struct Failures {
     dead_letter: Option<DeadLetterWriter>,
     /// Dead-lettered events waiting for the batch's flush before they are finished.
     awaiting_flush: Vec<Event>,
+    log: RateLimitedLog,
+    errors: metrics::Counter,
+    discarded: metrics::Counter,
+    dead_lettered: metrics::Counter,
+    dead_letter_errors: metrics::Counter,
 }
 
 impl Failures {
+    /// The policy of transform `component_id` of type `component_type`; `tag` marks failed
+    /// events and names the error type in the metrics.
     pub fn new(
         component_id: &str,
+        component_type: &str,
         on_error: OnError,
         tag: &'static str,
         ctx: &TransformContext,
     ) -> Failures {
         let dead_letter = (on_error == OnError::DeadLetter)
             .then(|| DeadLetterWriter::new(&ctx.data_dir, component_id, DEFAULT_MAX_BYTES));
+        let kind = "transform";
         Failures {
             component_id: component_id.to_string(),
             on_error,
@@ -59,6 +73,20 @@ impl Failures {
             count: 0,
             dead_letter,
             awaiting_flush: Vec::new(),
+            log: RateLimitedLog::default(),
+            errors: internal_metrics::component_errors(component_id, kind, component_type, tag),
+            discarded: internal_metrics::discarded_events(component_id, component_type, tag),
+            dead_lettered: internal_metrics::dead_lettered_events(
+                component_id,
+                kind,
+                component_type,
+            ),
+            dead_letter_errors: internal_metrics::component_errors(
+                component_id,
+                kind,
+                component_type,
+                "dead_letter_write",
+            ),
         }
     }
 
@@ -70,18 +98,20 @@ impl Failures {
     /// Applies the policy to `event`, which failed because of `reason`.
     pub fn fail(&mut self, mut event: Event, reason: &str, output: &mut TransformOutput) {
         self.count += 1;
-        // Repeats are rate-limited: the first failure warns, later ones log at powers of two.
-        if self.count == 1 {
-            tracing::warn!(component_id = %self.component_id, reason, tag = self.tag, "event could not be processed; further failures are counted");
-        } else if self.count.is_power_of_two() {
-            tracing::debug!(component_id = %self.component_id, failures = self.count, reason, "failures so far");
+        self.errors.increment(1);
+        // One line per window; the count of the lines in between goes in `suppressed`.
+        if let Some(suppressed) = self.log.allow("fail") {
+            tracing::warn!(component_id = %self.component_id, reason, tag = self.tag, failures = self.count, suppressed, on_error = ?self.on_error, "event could not be processed");
         }
         match self.on_error {
             OnError::Keep => {
                 event.add_tag(self.tag);
                 output.push(event);
             }
-            OnError::Drop => event.finish(EventStatus::Dropped),
+            OnError::Drop => {
+                self.discarded.increment(1);
+                event.finish(EventStatus::Dropped);
+            }
             OnError::DeadLetter => {
                 let Some(writer) = self.dead_letter.as_mut() else {
                     event.add_tag(self.tag);
@@ -95,8 +125,9 @@ impl Failures {
                         output.push(event);
                     }
                     Err(e) => {
-                        if writer.dropped() == 1 || writer.dropped().is_power_of_two() {
-                            tracing::error!(component_id = %self.component_id, error = %e, "dead letter not written; the event goes on tagged");
+                        self.dead_letter_errors.increment(1);
+                        if let Some(suppressed) = self.log.allow("dead_letter_write") {
+                            tracing::error!(component_id = %self.component_id, error = %e, suppressed, "dead letter not written; the event goes on tagged");
                         }
                         event.add_tag(self.tag);
                         output.push(event);
@@ -113,8 +144,14 @@ impl Failures {
             return;
         };
         let status = match writer.flush() {
-            Ok(()) => EventStatus::Rejected,
+            Ok(()) => {
+                self.dead_lettered
+                    .increment(self.awaiting_flush.len() as u64);
+                EventStatus::Rejected
+            }
             Err(e) => {
+                self.dead_letter_errors
+                    .increment(self.awaiting_flush.len() as u64);
                 tracing::error!(component_id = %self.component_id, error = %e, events = self.awaiting_flush.len(), "dead letters lost");
                 EventStatus::Errored
             }

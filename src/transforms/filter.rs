@@ -2,7 +2,7 @@
 //!
 //! The condition is compiled when the pipeline is built; evaluating it allocates nothing.
 //! Dropped events are finished as [`EventStatus::Dropped`], so acknowledgements treat them as
-//! done.
+//! done, and counted in `logweir_component_discarded_events_total{reason="filtered"}`.
 
 use serde::Deserialize;
 
@@ -20,26 +20,31 @@ pub struct FilterConfig {
 }
 
 impl FilterConfig {
-    pub fn build(&self, _id: &str) -> Result<Box<dyn Transform>, String> {
+    pub fn build(&self, id: &str) -> Result<Box<dyn Transform>, String> {
         Ok(Box::new(Filter {
             condition: self.condition.clone(),
+            discarded: crate::internal_metrics::discarded_events(id, "filter", "filtered"),
         }))
     }
 }
 
 struct Filter {
     condition: Condition,
+    discarded: metrics::Counter,
 }
 
 impl Transform for Filter {
     fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
         output.reserve(batch.len());
+        let mut dropped = 0;
         for mut event in batch.events {
             if self.condition.check(&event) {
                 output.push(event);
             } else {
                 event.finish(EventStatus::Dropped);
+                dropped += 1;
             }
         }
+        self.discarded.increment(dropped);
     }
 }

@@ -43,7 +43,7 @@ impl ParseJsonConfig {
         Ok(Box::new(ParseJson {
             config: self.clone(),
             parser: JsonParser::default(),
-            failures: Failures::new(id, self.on_error, "parse_failure", ctx),
+            failures: Failures::new(id, "parse_json", self.on_error, "parse_failure", ctx),
         }))
     }
 }
@@ -127,6 +127,7 @@ fn convert(nodes: &[Node<'_>], i: &mut usize, original: &Bytes, base: usize) -> 
         }
         Node::Object { len, .. } => {
             let mut obj = Object::with_capacity(*len);
+            let mut seen = 0u64;
             for _ in 0..*len {
                 let key = match nodes.get(*i) {
                     Some(Node::String(k)) => Key::new(k),
@@ -134,8 +135,9 @@ fn convert(nodes: &[Node<'_>], i: &mut usize, original: &Bytes, base: usize) -> 
                 };
                 *i += 1;
                 let value = convert(nodes, i, original, base);
-                // JSON objects may repeat a key; the last one wins, as in most parsers.
-                obj.insert(key, value);
+                // JSON objects may repeat a key; the last one wins, as in most parsers. The
+                // signature mask makes the usual, repeat-free case a plain append.
+                obj.insert_tracked(key, value, &mut seen);
             }
             Value::Object(obj)
         }
@@ -181,14 +183,15 @@ impl ParseJson {
 /// Merges parsed fields into the root. An application's `@timestamp` only replaces ours when
 /// it is a valid RFC 3339 string (kept typed); otherwise the application's fields win.
 fn merge_root(root: &mut Object, parsed: Object) {
+    let mut seen = root.key_signatures();
     for (k, v) in parsed {
         if k.as_str() == crate::event::TIMESTAMP {
             if let Some(ts) = v.as_bytes().and_then(|b| crate::time::parse_rfc3339(b)) {
-                root.insert(k, Value::Timestamp(ts));
+                root.insert_tracked(k, Value::Timestamp(ts), &mut seen);
             }
             continue;
         }
-        root.insert(k, v);
+        root.insert_tracked(k, v, &mut seen);
     }
 }
 

@@ -42,7 +42,7 @@ impl ParseLogfmtConfig {
     pub fn build(&self, id: &str, ctx: &TransformContext) -> Result<Box<dyn Transform>, String> {
         Ok(Box::new(ParseLogfmt {
             config: self.clone(),
-            failures: Failures::new(id, self.on_error, "parse_failure", ctx),
+            failures: Failures::new(id, "parse_logfmt", self.on_error, "parse_failure", ctx),
         }))
     }
 }

@@ -71,7 +71,7 @@ impl ParseRegexConfig {
             patterns: self.compile()?,
             config: self.clone(),
             values: Vec::new(),
-            failures: Failures::new(id, self.on_error, "parse_failure", ctx),
+            failures: Failures::new(id, "parse_regex", self.on_error, "parse_failure", ctx),
         }))
     }
 

@@ -49,7 +49,7 @@ impl ParseSyslogConfig {
         Ok(Box::new(ParseSyslog {
             field: self.field.clone(),
             default_utc_offset_secs,
-            failures: Failures::new(id, self.on_error, "parse_failure", ctx),
+            failures: Failures::new(id, "parse_syslog", self.on_error, "parse_failure", ctx),
         }))
     }
 }

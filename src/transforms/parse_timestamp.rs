@@ -63,7 +63,13 @@ impl ParseTimestampConfig {
         Ok(Box::new(ParseTimestamp {
             config: self.clone(),
             parser: TimestampParser::new(formats, zone),
-            failures: Failures::new(id, self.on_error, "timestamp_parse_failure", ctx),
+            failures: Failures::new(
+                id,
+                "parse_timestamp",
+                self.on_error,
+                "timestamp_parse_failure",
+                ctx,
+            ),
         }))
     }
 }

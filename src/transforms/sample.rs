@@ -35,6 +35,7 @@ impl SampleConfig {
             counter: 0,
             dropped: 0,
             key_buffer: Vec::new(),
+            discarded: crate::internal_metrics::discarded_events(id, "sample", "sampled"),
         }))
     }
 }
@@ -47,6 +48,8 @@ struct Sample {
     dropped: u64,
     /// Reused: the encoded key of the current event.
     key_buffer: Vec<u8>,
+    /// `logweir_component_discarded_events_total{reason="sampled"}`.
+    discarded: metrics::Counter,
 }
 
 /// FNV-1a, 64 bits: stable across runs and machines (unlike `std`'s randomised hasher).
@@ -85,6 +88,7 @@ impl Sample {
 impl Transform for Sample {
     fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
         output.reserve(batch.len() / self.rate as usize + 1);
+        let dropped_before = self.dropped;
         for mut event in batch.events {
             if self.keep(&event) {
                 output.push(event);
@@ -96,6 +100,7 @@ impl Transform for Sample {
                 }
             }
         }
+        self.discarded.increment(self.dropped - dropped_before);
     }
 }
 

@@ -65,6 +65,7 @@ impl ThrottleConfig {
             key_buffer: Vec::new(),
             dropped: 0,
             evicted: 0,
+            discarded: crate::internal_metrics::discarded_events(id, "throttle", "throttled"),
         }))
     }
 }
@@ -87,6 +88,8 @@ struct Throttle {
     key_buffer: Vec<u8>,
     dropped: u64,
     evicted: u64,
+    /// `logweir_component_discarded_events_total{reason="throttled"}`.
+    discarded: metrics::Counter,
 }
 
 impl Throttle {
@@ -122,6 +125,7 @@ impl Throttle {
     fn transform_at(&mut self, batch: EventBatch, output: &mut TransformOutput, now: Instant) {
         output.reserve(batch.len());
         let mut key_buffer = std::mem::take(&mut self.key_buffer);
+        let dropped_before = self.dropped;
         for mut event in batch.events {
             let key: &[u8] = match self.key_field.as_ref().and_then(|p| event.get(p)) {
                 Some(v) => key_bytes(v, &mut key_buffer),
@@ -140,6 +144,7 @@ impl Throttle {
             }
         }
         self.key_buffer = key_buffer;
+        self.discarded.increment(self.dropped - dropped_before);
     }
 }
 
@@ -178,6 +183,7 @@ mod tests {
             key_buffer: Vec::new(),
             dropped: 0,
             evicted: 0,
+            discarded: metrics::Counter::noop(),
         }
     }
 

@@ -2,6 +2,10 @@
 //! bounded waiting.
 #![allow(dead_code)]
 
+pub mod es_docs;
+pub mod running;
+pub mod tail;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -93,3 +97,5 @@ pub fn metric_value(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
 }
+pub mod net;
+pub mod s3_server;

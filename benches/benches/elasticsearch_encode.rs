@@ -1,0 +1,98 @@
+//! Elasticsearch bulk encoding: parsed container-log events into NDJSON action + document
+//! lines (data stream target rendered per event, automatic ids), with and without gzip.
+//! Throughput is reported per event and per byte of (uncompressed) bulk body.
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use logweir::event::{Event, EventBatch, FieldPath, Origin, Value};
+use logweir::sinks::elasticsearch::config::{Compression, ElasticsearchConfig};
+use logweir::sinks::elasticsearch::encoder::{compress, BulkBatch, BulkEncoder};
+use logweir::sources::demo::{app_line, Rng};
+use logweir::topology::TransformOutput;
+use logweir::transforms::TransformConfig;
+
+/// 1024 events as the demo source + `parse_json` produce them.
+fn events() -> Vec<Event> {
+    let mut rng = Rng::new(3);
+    let namespaces = ["shop", "payments", "kube-system", "monitoring"];
+    let raw: Vec<Event> = (0..1024u64)
+        .map(|seq| {
+            let mut line = Vec::new();
+            app_line(&mut rng, seq, "2026-11-22T08:00:00.000Z", &mut line);
+            let mut e = Event::from_message(Bytes::from(line), 1_795_000_000_000_000_000);
+            e.insert(
+                &FieldPath::parse("kubernetes.namespace").unwrap(),
+                Value::from(namespaces[seq as usize % 4]),
+            );
+            e.insert(
+                &FieldPath::parse("kubernetes.pod.name").unwrap(),
+                Value::from(format!("checkout-7d9f8b-{seq:05x}")),
+            );
+            e.insert(
+                &FieldPath::parse("log.iostream").unwrap(),
+                Value::from("stdout"),
+            );
+            e.meta.origin = Some(Origin {
+                stream: 42,
+                offset: seq * 200,
+            });
+            e
+        })
+        .collect();
+    let table = toml::de::ValueDeserializer::parse("{}").unwrap();
+    let mut parse = TransformConfig::parse("parse_json", table)
+        .unwrap()
+        .build("bench")
+        .unwrap();
+    let mut out = TransformOutput::default();
+    parse.transform(EventBatch::new(raw), &mut out);
+    out.take_default()
+}
+
+fn encoder(id: &str) -> BulkEncoder {
+    let config: ElasticsearchConfig = toml::from_str(&format!(
+        "endpoints = [\"http://es:9200\"]\ndata_stream = {{ dataset = \"{{{{ kubernetes.namespace }}}}\" }}\nid = \"{id}\""
+    ))
+    .unwrap();
+    let checked = config.validate().unwrap();
+    BulkEncoder::new(checked.target, checked.id)
+}
+
+fn encode_all(enc: &mut BulkEncoder, events: &mut [Event], batch: &mut BulkBatch) {
+    batch.body.clear();
+    batch.items.clear();
+    for e in events.iter_mut() {
+        enc.encode(e, batch);
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut events = events();
+    let mut batch = BulkBatch::default();
+    let mut enc = encoder("auto");
+    encode_all(&mut enc, &mut events, &mut batch);
+    let body_bytes = batch.body.len() as u64;
+
+    let mut group = c.benchmark_group("elasticsearch_encode");
+    group.throughput(Throughput::Elements(events.len() as u64));
+    for id in ["auto", "none"] {
+        let mut enc = encoder(id);
+        group.bench_function(format!("events_1024_id_{id}"), |b| {
+            b.iter(|| encode_all(&mut enc, &mut events, &mut batch))
+        });
+    }
+    group.throughput(Throughput::Bytes(body_bytes));
+    group.bench_function("bytes_1024_events", |b| {
+        b.iter(|| encode_all(&mut enc, &mut events, &mut batch))
+    });
+    group.bench_function("bytes_1024_events_gzip", |b| {
+        b.iter(|| {
+            encode_all(&mut enc, &mut events, &mut batch);
+            compress(&batch.body, Compression::Gzip).unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

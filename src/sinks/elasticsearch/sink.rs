@@ -1,0 +1,473 @@
+//! The running sink: batching loop, bounded concurrency, and the delivery of one bulk request
+//! until every one of its documents has a final outcome.
+//!
+//! Memory is bounded by construction: at most `concurrency` bulk requests are in flight, each
+//! holding at most `batch.max_events` documents / about `batch.max_bytes` body bytes, plus the
+//! one being filled. When every slot is busy (the cluster is slow, down, or pushing back) the
+//! loop stops receiving from its input channel, which fills and stops the upstream components:
+//! backpressure, not buffering. Events are encoded as they arrive and then dropped; only
+//! their finalizers wait for the outcome.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::config::CheckedConfig;
+use super::dead_letter::{DeadLetter, DeadLetterWriter};
+use super::encoder::{compress, BulkBatch, BulkEncoder};
+use super::retry::{item_verdict, request_verdict, Backoff, ItemVerdict, RequestVerdict};
+use super::service::{EsClient, RequestError};
+use super::templates;
+use crate::event::EventBatch;
+use crate::finalization::EventStatus;
+use crate::topology::{ComponentError, SinkContext};
+
+/// Outcome counters, logged at shutdown and mirrored to `metrics` counters.
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    pub delivered: AtomicU64,
+    /// Delivered by an earlier attempt (409 on `create` with our id).
+    pub already_stored: AtomicU64,
+    pub rejected: AtomicU64,
+    pub errored: AtomicU64,
+    pub bulk_requests: AtomicU64,
+    pub request_retries: AtomicU64,
+    pub item_retries: AtomicU64,
+    pub bytes_sent: AtomicU64,
+}
+
+struct Counters {
+    sent_events: metrics::Counter,
+    sent_bytes: metrics::Counter,
+    delivered: metrics::Counter,
+    already_stored: metrics::Counter,
+    rejected: metrics::Counter,
+    errored: metrics::Counter,
+    request_retries: metrics::Counter,
+    item_retries: metrics::Counter,
+}
+
+impl Counters {
+    fn new(component_id: &str) -> Counters {
+        let id = component_id.to_string();
+        let outcome = |o: &'static str| metrics::counter!("logweir_elasticsearch_events_total", "component_id" => id.clone(), "outcome" => o);
+        let retries = |k: &'static str| metrics::counter!("logweir_elasticsearch_retries_total", "component_id" => id.clone(), "kind" => k);
+        Counters {
+            sent_events: metrics::counter!("logweir_component_sent_events_total", "component_id" => id.clone()),
+            sent_bytes: metrics::counter!("logweir_component_sent_bytes_total", "component_id" => id.clone()),
+            delivered: outcome("delivered"),
+            already_stored: outcome("already_stored"),
+            rejected: outcome("rejected"),
+            errored: outcome("errored"),
+            request_retries: retries("request"),
+            item_retries: retries("item"),
+        }
+    }
+}
+
+/// What every request task shares.
+struct Shared {
+    component_id: String,
+    client: Arc<EsClient>,
+    dead_letters: DeadLetterWriter,
+    stats: Arc<SinkStats>,
+    counters: Counters,
+    config: CheckedConfig,
+    /// `/ready` turns green after the first confirmed delivery.
+    readiness: crate::readiness::ReadinessHandle,
+}
+
+/// Runs the sink until its input ends and every request has finished.
+pub async fn run(
+    config: CheckedConfig,
+    client: Arc<EsClient>,
+    mut ctx: SinkContext,
+    stats: Arc<SinkStats>,
+) -> Result<(), ComponentError> {
+    let id = ctx.id.clone();
+    spawn_health_checks(&client, &id);
+    if config.manage_templates {
+        let resources = templates::desired_resources(&config, &id);
+        let report = templates::install(
+            &client,
+            &resources,
+            &id,
+            Backoff::new(config.initial_backoff, config.max_backoff),
+        )
+        .await;
+        tracing::info!(component_id = %id, written = report.written.len(), unchanged = report.unchanged.len(), failed = report.failed.len(), "elasticsearch templates and ilm policies checked");
+    }
+    let shared = Arc::new(Shared {
+        component_id: id.clone(),
+        client,
+        dead_letters: DeadLetterWriter::new(&ctx.data_dir, &id),
+        stats: Arc::clone(&stats),
+        counters: Counters::new(&id),
+        config: config.clone(),
+        readiness: ctx.readiness.clone(),
+    });
+    let mut encoder = BulkEncoder::new(config.target.clone(), config.id.clone());
+    // Spare body buffers: one per slot plus the batch being filled.
+    let mut buffers: Vec<Vec<u8>> = Vec::with_capacity(config.concurrency + 1);
+    let mut inflight: JoinSet<BulkBatch> = JoinSet::new();
+    let mut current = BulkBatch::with_buffer(Vec::new());
+    let mut deadline: Option<Instant> = None;
+    let mut input_open = true;
+    while input_open || !inflight.is_empty() || !current.is_empty() {
+        if !input_open {
+            // Input ended: send what is left, then wait for every request.
+            if !current.is_empty() {
+                dispatch(&shared, &mut current, &mut inflight, &mut buffers).await;
+            }
+            while let Some(done) = inflight.join_next().await {
+                reclaim(done, &mut buffers);
+            }
+            break;
+        }
+        tokio::select! {
+            received = ctx.input.recv() => match received {
+                Some(batch) => {
+                    encode_batch(batch, &mut encoder, &shared, &mut current, &mut inflight, &mut buffers).await;
+                    if current.is_empty() {
+                        deadline = None;
+                    } else if deadline.is_none() {
+                        deadline = Some(Instant::now() + config.batch_timeout);
+                    }
+                }
+                None => input_open = false,
+            },
+            () = sleep_until_opt(deadline), if deadline.is_some() => {
+                deadline = None;
+                if !current.is_empty() {
+                    dispatch(&shared, &mut current, &mut inflight, &mut buffers).await;
+                }
+            }
+            Some(done) = inflight.join_next(), if !inflight.is_empty() => reclaim(done, &mut buffers),
+        }
+    }
+    let s = &stats;
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    tracing::info!(
+        component_id = %id,
+        delivered = load(&s.delivered),
+        already_stored = load(&s.already_stored),
+        rejected = load(&s.rejected),
+        errored = load(&s.errored),
+        bulk_requests = load(&s.bulk_requests),
+        request_retries = load(&s.request_retries),
+        item_retries = load(&s.item_retries),
+        bytes_sent = load(&s.bytes_sent),
+        missing_target_fields = encoder.stats.missing_target_fields,
+        missing_id_fields = encoder.stats.missing_id_fields,
+        "elasticsearch sink finished"
+    );
+    if load(&s.rejected) > 0 {
+        tracing::warn!(component_id = %id, rejected = load(&s.rejected), path = %shared.dead_letters.path().display(), "some documents were refused by elasticsearch and written to the dead-letter file");
+    }
+    Ok(())
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn reclaim(done: Result<BulkBatch, tokio::task::JoinError>, buffers: &mut Vec<Vec<u8>>) {
+    // A panicked request task dropped its finalizers, which reports those events as errored.
+    if let Ok(batch) = done {
+        if buffers.len() < buffers.capacity() {
+            buffers.push(batch.into_buffer());
+        }
+    }
+}
+
+async fn encode_batch(
+    mut batch: EventBatch,
+    encoder: &mut BulkEncoder,
+    shared: &Arc<Shared>,
+    current: &mut BulkBatch,
+    inflight: &mut JoinSet<BulkBatch>,
+    buffers: &mut Vec<Vec<u8>>,
+) {
+    let max_events = shared.config.max_events;
+    let max_bytes = shared.config.max_bytes;
+    for event in batch.events.iter_mut() {
+        if current.len() >= max_events || current.body.len() >= max_bytes {
+            dispatch(shared, current, inflight, buffers).await;
+        }
+        encoder.encode(event, current);
+    }
+    if current.len() >= max_events || current.body.len() >= max_bytes {
+        dispatch(shared, current, inflight, buffers).await;
+    }
+}
+
+/// Starts delivering `current`, first waiting for a free slot (this wait is the
+/// backpressure).
+async fn dispatch(
+    shared: &Arc<Shared>,
+    current: &mut BulkBatch,
+    inflight: &mut JoinSet<BulkBatch>,
+    buffers: &mut Vec<Vec<u8>>,
+) {
+    while inflight.len() >= shared.config.concurrency {
+        if let Some(done) = inflight.join_next().await {
+            reclaim(done, buffers);
+        }
+    }
+    let fresh = BulkBatch::with_buffer(buffers.pop().unwrap_or_default());
+    let batch = std::mem::replace(current, fresh);
+    inflight.spawn(deliver(Arc::clone(shared), batch));
+}
+
+fn spawn_health_checks(client: &Arc<EsClient>, component_id: &str) {
+    for i in 0..client.endpoints.len() {
+        let client = Arc::clone(client);
+        let id = component_id.to_string();
+        tokio::spawn(async move {
+            let endpoint = client.endpoints.base(i).to_string();
+            match client.info(i).await {
+                Ok(info) => {
+                    let version = info["version"]["number"].as_str().unwrap_or("unknown");
+                    let cluster = info["cluster_name"].as_str().unwrap_or("unknown");
+                    tracing::info!(component_id = %id, endpoint = %endpoint, cluster_name = cluster, version, "connected to elasticsearch");
+                    if !version.starts_with("8.") && !version.starts_with("9.") {
+                        tracing::warn!(component_id = %id, endpoint = %endpoint, version, "elasticsearch version not tested with logweir (8.x and 9.x are)");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(component_id = %id, endpoint = %endpoint, error = %e, "elasticsearch endpoint unreachable at startup; events wait and are retried")
+                }
+            }
+        });
+    }
+}
+
+/// The outcome of one item, applied to its finalizer and the counters.
+fn finish_item(batch: &mut BulkBatch, index: usize, status: EventStatus) {
+    if let Some(f) = batch.items[index].finalizer.take() {
+        f.finish(status);
+    }
+}
+
+fn add(counter: &AtomicU64, metric: &metrics::Counter, n: u64) {
+    if n > 0 {
+        counter.fetch_add(n, Ordering::Relaxed);
+        metric.increment(n);
+    }
+}
+
+/// Refused documents: write them to the dead-letter file, then finish them as rejected (or
+/// errored if the file cannot be written: they are then not accounted as handled).
+async fn dead_letter(
+    shared: &Shared,
+    batch: &mut BulkBatch,
+    refused: &[(usize, u16, String, Option<serde_json::Value>)],
+) {
+    if refused.is_empty() {
+        return;
+    }
+    let mut lines = Vec::new();
+    {
+        let letters: Vec<DeadLetter<'_>> = refused
+            .iter()
+            .map(|(i, status, reason, error)| DeadLetter {
+                status: *status,
+                reason,
+                error: error.as_ref(),
+                action: batch.action_line(*i),
+                document: batch.document(*i),
+            })
+            .collect();
+        shared.dead_letters.render(&letters, &mut lines);
+    }
+    let first_reason = &refused[0].2;
+    match shared.dead_letters.append(lines).await {
+        Ok(()) => {
+            tracing::warn!(component_id = %shared.component_id, documents = refused.len(), reason = %first_reason, path = %shared.dead_letters.path().display(), "elasticsearch refused documents; written to the dead-letter file");
+            for (i, ..) in refused {
+                finish_item(batch, *i, EventStatus::Rejected);
+            }
+            add(
+                &shared.stats.rejected,
+                &shared.counters.rejected,
+                refused.len() as u64,
+            );
+        }
+        Err(e) => {
+            tracing::error!(component_id = %shared.component_id, documents = refused.len(), reason = %first_reason, error = %e, path = %shared.dead_letters.path().display(), "cannot write the dead-letter file; the refused documents are errored");
+            for (i, ..) in refused {
+                finish_item(batch, *i, EventStatus::Errored);
+            }
+            add(
+                &shared.stats.errored,
+                &shared.counters.errored,
+                refused.len() as u64,
+            );
+        }
+    }
+}
+
+/// Delivers one bulk batch: every item ends delivered, rejected (dead-lettered) or, only when
+/// `max_retries` is set and exhausted, errored. Returns the batch for buffer reuse.
+async fn deliver(shared: Arc<Shared>, mut batch: BulkBatch) -> BulkBatch {
+    let config = &shared.config;
+    let mut chunks: Vec<Vec<usize>> = vec![(0..batch.len()).collect()];
+    let mut subset_body = Vec::new();
+    while let Some(mut pending) = chunks.pop() {
+        let mut backoff = Backoff::new(config.initial_backoff, config.max_backoff);
+        let mut whole = pending.len() == batch.len();
+        loop {
+            let body = if whole {
+                &batch.body
+            } else {
+                batch.write_subset(&pending, &mut subset_body);
+                &subset_body
+            };
+            let wire = match compress(body, config.compression) {
+                Ok(w) => w,
+                // Compressing into memory cannot fail short of allocation failure.
+                Err(e) => {
+                    tracing::error!(component_id = %shared.component_id, error = %e, "cannot compress a bulk body");
+                    bytes::Bytes::copy_from_slice(body)
+                }
+            };
+            let wire_len = wire.len() as u64;
+            shared.stats.bulk_requests.fetch_add(1, Ordering::Relaxed);
+            let failure: String = match shared.client.bulk(wire).await {
+                Ok(response) if response.items.len() == pending.len() => {
+                    add(
+                        &shared.stats.bytes_sent,
+                        &shared.counters.sent_bytes,
+                        wire_len,
+                    );
+                    let mut retry = Vec::new();
+                    let mut refused = Vec::new();
+                    let (mut delivered, mut already) = (0u64, 0u64);
+                    for (&i, envelope) in pending.iter().zip(&response.items) {
+                        let item = envelope.result();
+                        let verdict = if response.errors {
+                            item_verdict(item.status, item.error_type(), batch.items[i].own_id)
+                        } else {
+                            ItemVerdict::Delivered
+                        };
+                        match verdict {
+                            ItemVerdict::Delivered => {
+                                delivered += 1;
+                                finish_item(&mut batch, i, EventStatus::Delivered);
+                                shared.readiness.mark_healthy();
+                            }
+                            ItemVerdict::AlreadyStored => {
+                                already += 1;
+                                finish_item(&mut batch, i, EventStatus::Delivered);
+                            }
+                            ItemVerdict::Retry => retry.push(i),
+                            ItemVerdict::Reject => refused.push((
+                                i,
+                                item.status,
+                                item.error_summary(),
+                                item.error.clone(),
+                            )),
+                        }
+                    }
+                    add(
+                        &shared.stats.delivered,
+                        &shared.counters.delivered,
+                        delivered,
+                    );
+                    add(
+                        &shared.stats.already_stored,
+                        &shared.counters.already_stored,
+                        already,
+                    );
+                    shared.counters.sent_events.increment(delivered + already);
+                    dead_letter(&shared, &mut batch, &refused).await;
+                    if retry.is_empty() {
+                        break;
+                    }
+                    add(
+                        &shared.stats.item_retries,
+                        &shared.counters.item_retries,
+                        retry.len() as u64,
+                    );
+                    tracing::debug!(component_id = %shared.component_id, items = retry.len(), "retrying bulk items rejected as temporarily unavailable");
+                    pending = retry;
+                    whole = false;
+                    String::new()
+                }
+                Ok(response) => format!(
+                    "bulk response has {} items for {} documents",
+                    response.items.len(),
+                    pending.len()
+                ),
+                Err(RequestError::Status {
+                    status,
+                    body,
+                    endpoint,
+                }) => match request_verdict(status) {
+                    RequestVerdict::Retry { .. } => {
+                        if status == 401 || status == 403 {
+                            tracing::error!(component_id = %shared.component_id, endpoint = %endpoint, status, "elasticsearch refused the credentials or privileges; events wait until this is fixed");
+                        }
+                        format!("{endpoint} answered {status}: {body}")
+                    }
+                    RequestVerdict::TooLarge if pending.len() > 1 => {
+                        let second = pending.split_off(pending.len() / 2);
+                        tracing::warn!(component_id = %shared.component_id, documents = pending.len() + second.len(), "bulk request too large for the cluster; splitting it");
+                        chunks.push(second);
+                        chunks.push(pending);
+                        break;
+                    }
+                    RequestVerdict::TooLarge | RequestVerdict::Reject => {
+                        let reason = format!("request refused with status {status}: {body}");
+                        let refused: Vec<_> = pending
+                            .iter()
+                            .map(|&i| (i, status, reason.clone(), None))
+                            .collect();
+                        dead_letter(&shared, &mut batch, &refused).await;
+                        break;
+                    }
+                },
+                Err(e) => e.to_string(),
+            };
+            if !failure.is_empty() {
+                add(
+                    &shared.stats.request_retries,
+                    &shared.counters.request_retries,
+                    1,
+                );
+            }
+            if config
+                .max_retries
+                .is_some_and(|max| backoff.attempts() >= max)
+            {
+                tracing::error!(component_id = %shared.component_id, documents = pending.len(), attempts = backoff.attempts() + 1, error = %failure, "giving up on documents after max_retries; they are errored");
+                for &i in &pending {
+                    finish_item(&mut batch, i, EventStatus::Errored);
+                }
+                add(
+                    &shared.stats.errored,
+                    &shared.counters.errored,
+                    pending.len() as u64,
+                );
+                break;
+            }
+            let delay = if failure.is_empty() || !shared.client.endpoints.any_available() {
+                backoff.next_delay()
+            } else {
+                // Another endpoint can take it now; still count the attempt.
+                let _ = backoff.next_delay();
+                config.initial_backoff
+            };
+            if !failure.is_empty() {
+                tracing::warn!(component_id = %shared.component_id, documents = pending.len(), attempt = backoff.attempts(), retry_in_ms = delay.as_millis() as u64, error = %failure, "bulk request failed; retrying");
+            }
+            tokio::time::sleep(delay).await;
+        }
+    }
+    batch
+}
