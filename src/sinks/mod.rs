@@ -63,6 +63,8 @@ impl SinkConfig {
             "file" => options::<file::FileSinkConfig>(generator),
             "stdout" => options::<stdout::StdoutSinkConfig>(generator),
             "blackhole" => options::<blackhole::BlackholeConfig>(generator),
+            "elasticsearch" => options::<elasticsearch::ElasticsearchConfig>(generator),
+            "s3" => options::<s3::S3SinkConfig>(generator),
             _ => return None,
         })
     }

@@ -64,6 +64,10 @@ impl SourceConfig {
         Some(match type_name {
             "stdin" => options::<stdin::StdinConfig>(generator),
             "demo" => options::<demo::DemoConfig>(generator),
+            "file" => options::<file::FileSourceConfig>(generator),
+            "syslog" => options::<syslog::SyslogSourceConfig>(generator),
+            "tcp" => options::<tcp::TcpSourceConfig>(generator),
+            "s3_archive" => options::<s3_archive::S3ArchiveConfig>(generator),
             _ => return None,
         })
     }

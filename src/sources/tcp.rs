@@ -21,7 +21,9 @@ use crate::topology::{ComponentFuture, SourceContext};
 use crate::transforms::parse_json::JsonParser;
 
 /// How a line becomes an event.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Decoding {
     /// The line is the event's `message`.
@@ -33,7 +35,7 @@ pub enum Decoding {
 }
 
 /// Receives newline-delimited events on a TCP socket.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TcpSourceConfig {
     /// Address to listen on, e.g. `0.0.0.0:9000`.
