@@ -470,6 +470,9 @@ async fn run(
     for w in crate::config::lint::lint(&config) {
         tracing::warn!("{w}");
     }
+    // Served from the start (at 0), so a rise is visible to `increase()` and alerts.
+    metrics::counter!(crate::internal_metrics::CONFIG_RELOADS).increment(0);
+    metrics::counter!(crate::internal_metrics::CONFIG_RELOAD_FAILURES).increment(0);
     let mut topology = match Topology::start_with(&config, &instrumentation) {
         Ok(t) => t,
         Err(e) => {

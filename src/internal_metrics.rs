@@ -66,6 +66,11 @@ pub const SOURCE_OPEN_CONNECTIONS: &str = "logweir_source_open_connections";
 pub const READY: &str = "logweir_ready";
 /// Seconds since the Unix epoch when the process started (gauge).
 pub const START_TIME: &str = "logweir_start_time_seconds";
+/// Configuration reloads that changed the running pipeline (counter).
+pub const CONFIG_RELOADS: &str = "logweir_config_reloads_total";
+/// Configuration reloads refused: invalid configuration, a component that cannot be built or
+/// replaced; the pipeline kept running unchanged (counter).
+pub const CONFIG_RELOAD_FAILURES: &str = "logweir_config_reload_failures_total";
 
 /// Bucket bounds of [`BATCH_EVENTS`].
 pub const BATCH_EVENTS_BUCKETS: &[f64] = &[
@@ -188,6 +193,16 @@ pub const ALL: &[(&str, MetricKind, &str)] = &[
         START_TIME,
         MetricKind::Gauge,
         "Seconds since the Unix epoch when the process started.",
+    ),
+    (
+        CONFIG_RELOADS,
+        MetricKind::Counter,
+        "Configuration reloads that changed the running pipeline.",
+    ),
+    (
+        CONFIG_RELOAD_FAILURES,
+        MetricKind::Counter,
+        "Configuration reloads refused; the pipeline kept running unchanged.",
     ),
 ];
 

@@ -164,7 +164,7 @@ pub fn reload(
     let config = match PipelineConfig::load_all(&args.config, &args.config_dir) {
         Ok(c) => c,
         Err(errors) => {
-            metrics::counter!("logweir_config_reload_failures_total").increment(1);
+            metrics::counter!(crate::internal_metrics::CONFIG_RELOAD_FAILURES).increment(1);
             for e in &errors.0 {
                 tracing::error!(trigger, error = %e, "configuration reload failed: the running pipeline continues unchanged");
             }
@@ -177,7 +177,7 @@ pub fn reload(
             Some(config)
         }
         Ok(summary) => {
-            metrics::counter!("logweir_config_reloads_total").increment(1);
+            metrics::counter!(crate::internal_metrics::CONFIG_RELOADS).increment(1);
             for w in crate::config::lint::lint(&config) {
                 tracing::warn!("{w}");
             }
@@ -191,7 +191,7 @@ pub fn reload(
             Some(config)
         }
         Err(e) => {
-            metrics::counter!("logweir_config_reload_failures_total").increment(1);
+            metrics::counter!(crate::internal_metrics::CONFIG_RELOAD_FAILURES).increment(1);
             tracing::error!(trigger, error = %e, "configuration reload failed: the running pipeline continues unchanged");
             None
         }

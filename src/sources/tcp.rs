@@ -17,7 +17,7 @@ use super::net::{
 };
 use super::syslog::framing::{Frame, LineFrameDecoder};
 use crate::event::{Event, Value, TIMESTAMP};
-use crate::topology::{ComponentFuture, SourceContext};
+use crate::topology::{ComponentError, ComponentFuture, SourceContext};
 use crate::transforms::parse_json::JsonParser;
 
 /// How a line becomes an event.
@@ -96,7 +96,7 @@ impl TcpSourceConfig {
             self.connection_idle_timeout_secs,
             self.tls.as_ref(),
         )?;
-        let listener = net::bind_tcp(self.address)?;
+        let binding = net::Binding::tcp(self.address, ctx.predecessor.as_ref())?;
         let counters = Arc::new(SourceCounters::new(&ctx.id));
         let decoding = self.decoding;
         let max_frame_bytes = self.max_frame_bytes;
@@ -105,6 +105,7 @@ impl TcpSourceConfig {
             LineCodec::new(max_frame_bytes, decoding, peer, Arc::clone(&codec_counters))
         };
         Ok(Box::pin(async move {
+            let listener = binding.listen().map_err(ComponentError::new)?;
             let result = net::serve_tcp(
                 listener,
                 settings,

@@ -176,6 +176,10 @@ pub struct SourceContext {
     /// Cancelled on SIGINT/SIGTERM: the source stops reading, sends what it holds, returns.
     pub shutdown: CancellationToken,
     pub data_dir: PathBuf,
+    /// The configuration of the running instance this one replaces (a reload changed the
+    /// source). The new future only runs once that instance has ended, so anything it holds
+    /// exclusively (a listening port) must be acquired in the future, not in `build`.
+    pub predecessor: Option<crate::sources::SourceConfig>,
 }
 
 /// What a sink gets to run.
@@ -259,6 +263,8 @@ struct RunningComponent {
     outputs: Vec<(Option<String>, SharedTargets)>,
     /// Sources: stops this source only.
     stop: Option<CancellationToken>,
+    /// Sources: the configuration, handed to the instance that replaces this one.
+    source: Option<crate::sources::SourceConfig>,
     /// Cancelled when the component's task has ended (or was dropped).
     done: CancellationToken,
     /// Set (with the outputs emptied) when the task ends, so the topology's handles on its
@@ -288,6 +294,12 @@ pub enum ReloadError {
     DataDirChanged { old: String, new: String },
     #[error("`api` changed: restart logweir to apply it")]
     ApiChanged,
+    #[error("source `{id}` ({type_name}) changed, but {reason}; restart logweir to apply it")]
+    SourceNotReplaceable {
+        id: String,
+        type_name: String,
+        reason: &'static str,
+    },
     #[error(transparent)]
     Build(#[from] BuildError),
 }
@@ -384,6 +396,24 @@ impl Topology {
         }
         if new.api != self.api {
             return Err(ReloadError::ApiChanged);
+        }
+        for decl in &new.sources {
+            let Some(running) = self.components.get(&decl.id) else {
+                continue;
+            };
+            let Some(old) = &running.source else {
+                continue;
+            };
+            if running.table == decl.table {
+                continue;
+            }
+            if let Some(reason) = decl.config.cannot_replace(old) {
+                return Err(ReloadError::SourceNotReplaceable {
+                    id: decl.id.clone(),
+                    type_name: decl.type_name.clone(),
+                    reason,
+                });
+            }
         }
         Ok(self.apply(new)?)
     }
@@ -561,6 +591,7 @@ impl Topology {
                     input: Some(senders[&decl.id].downgrade()),
                     outputs: Vec::new(),
                     stop: None,
+                    source: None,
                     done: CancellationToken::new(),
                     outputs_closed: Arc::default(),
                 },
@@ -610,6 +641,7 @@ impl Topology {
                     input: Some(senders[&decl.id].downgrade()),
                     outputs,
                     stop: None,
+                    source: None,
                     done: CancellationToken::new(),
                     outputs_closed: Arc::default(),
                 },
@@ -636,6 +668,7 @@ impl Topology {
                 output,
                 shutdown: stop.clone(),
                 data_dir: self.data_dir.clone(),
+                predecessor: self.components.get(&decl.id).and_then(|c| c.source.clone()),
             };
             let future = decl
                 .config
@@ -654,6 +687,7 @@ impl Topology {
                     input: None,
                     outputs: vec![(None, targets)],
                     stop: Some(stop),
+                    source: Some(decl.config.clone()),
                     done: CancellationToken::new(),
                     outputs_closed: Arc::default(),
                 },
@@ -727,10 +761,11 @@ impl Topology {
                 .map(|(_, t)| Arc::clone(t))
                 .collect();
             let outputs_closed = Arc::clone(&p.running.outputs_closed);
+            let id = p.id.clone();
             let fut = async move {
                 let _done = done.drop_guard();
                 if let Some(previous) = after {
-                    previous.cancelled().await;
+                    wait_for_predecessor(&id, kind, &previous).await;
                 }
                 let result = inner.await;
                 let mut closed = outputs_closed.lock().unwrap_or_else(|e| e.into_inner());
@@ -907,6 +942,30 @@ impl Topology {
             self.record(result, true);
         }
         self.report
+    }
+}
+
+/// How long a replacement waits for its predecessor before saying so (and again after each
+/// further such period).
+const PREDECESSOR_WAIT_WARNING: Duration = Duration::from_secs(30);
+
+/// Waits until the instance a reload replaced has ended. A predecessor that cannot drain
+/// (a sink retrying an unreachable destination) holds the new configuration back: that is
+/// logged, never hidden.
+async fn wait_for_predecessor(id: &str, kind: &str, previous: &CancellationToken) {
+    let started = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = previous.cancelled() => return,
+            () = tokio::time::sleep(PREDECESSOR_WAIT_WARNING) => {
+                tracing::warn!(
+                    component_id = %id,
+                    component_kind = kind,
+                    waited_secs = started.elapsed().as_secs(),
+                    "the instance replaced by the reload is still draining (a destination not accepting events?); the new configuration of this component applies once it has, or restart logweir to apply it now"
+                );
+            }
+        }
     }
 }
 
