@@ -316,6 +316,8 @@ pub struct Topology {
     api: Option<ApiConfig>,
     /// Readiness, taps and byte measuring, shared with the API; reloads keep them.
     instrumentation: Instrumentation,
+    /// How often a replacement still waiting for its predecessor says so.
+    predecessor_wait_warning: Duration,
     report: RunReport,
 }
 
@@ -374,6 +376,7 @@ impl Topology {
             data_dir: config.data_dir.clone(),
             api: config.api.clone(),
             instrumentation: instrumentation.clone(),
+            predecessor_wait_warning: PREDECESSOR_WAIT_WARNING,
             report: RunReport::default(),
         };
         topology.apply(config)?;
@@ -762,10 +765,11 @@ impl Topology {
                 .collect();
             let outputs_closed = Arc::clone(&p.running.outputs_closed);
             let id = p.id.clone();
+            let warn_every = self.predecessor_wait_warning;
             let fut = async move {
                 let _done = done.drop_guard();
                 if let Some(previous) = after {
-                    wait_for_predecessor(&id, kind, &previous).await;
+                    wait_for_predecessor(&id, kind, &previous, warn_every).await;
                 }
                 let result = inner.await;
                 let mut closed = outputs_closed.lock().unwrap_or_else(|e| e.into_inner());
@@ -854,6 +858,12 @@ impl Topology {
             let sink = start(input).map_err(ComponentError::new)?;
             sink.await
         }))
+    }
+
+    /// How often a component replaced by a reload, still waiting for the instance it
+    /// replaces to drain, logs a warning (default 30 s).
+    pub fn set_predecessor_wait_warning(&mut self, every: Duration) {
+        self.predecessor_wait_warning = every.max(Duration::from_millis(10));
     }
 
     /// The token that stops every source.
@@ -946,18 +956,23 @@ impl Topology {
 }
 
 /// How long a replacement waits for its predecessor before saying so (and again after each
-/// further such period).
-const PREDECESSOR_WAIT_WARNING: Duration = Duration::from_secs(30);
+/// further such period), unless [`Topology::set_predecessor_wait_warning`] says otherwise.
+pub const PREDECESSOR_WAIT_WARNING: Duration = Duration::from_secs(30);
 
 /// Waits until the instance a reload replaced has ended. A predecessor that cannot drain
 /// (a sink retrying an unreachable destination) holds the new configuration back: that is
 /// logged, never hidden.
-async fn wait_for_predecessor(id: &str, kind: &str, previous: &CancellationToken) {
+async fn wait_for_predecessor(
+    id: &str,
+    kind: &str,
+    previous: &CancellationToken,
+    warn_every: Duration,
+) {
     let started = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = previous.cancelled() => return,
-            () = tokio::time::sleep(PREDECESSOR_WAIT_WARNING) => {
+            () = tokio::time::sleep(warn_every) => {
                 tracing::warn!(
                     component_id = %id,
                     component_kind = kind,
