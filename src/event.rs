@@ -18,6 +18,7 @@ use std::fmt;
 use bytes::Bytes;
 use smol_str::SmolStr;
 
+use crate::codec::raw_json::RawObject;
 use crate::finalization::EventFinalizer;
 
 /// A field name.
@@ -191,9 +192,16 @@ impl From<f64> for Value {
 
 /// An ordered map of fields. Keys are unique; inserting an existing key replaces its value in
 /// place (keeping its position).
-#[derive(Clone, Default, PartialEq)]
+///
+/// An object may also carry fields still in their JSON text form (a [`RawObject`], from
+/// `parse_json`): read through [`Object::get`] and [`Object::iter`] like the others, written
+/// out by sinks as the original text. Any change to one of those fields (or a mutable
+/// borrow) first turns them into ordinary fields. Keys never appear both as an ordinary
+/// field and in the text.
+#[derive(Clone, Default)]
 pub struct Object {
     entries: Vec<(Key, Value)>,
+    raw: Option<Box<RawObject>>,
 }
 
 impl Object {
@@ -204,15 +212,62 @@ impl Object {
     pub fn with_capacity(n: usize) -> Object {
         Object {
             entries: Vec::with_capacity(n),
+            raw: None,
         }
     }
 
+    /// An object whose fields are the members of a validated JSON object's text.
+    pub fn from_raw(raw: RawObject) -> Object {
+        Object {
+            entries: Vec::new(),
+            raw: Some(Box::new(raw)),
+        }
+    }
+
+    /// Fields still in JSON text form, if any: sinks write this text as it is.
+    pub fn raw(&self) -> Option<&RawObject> {
+        self.raw.as_deref()
+    }
+
+    /// Fields kept as ordinary values (all of them when [`Object::raw`] is `None`).
+    pub fn plain_entries(&self) -> impl Iterator<Item = (&Key, &Value)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Appends the members of a validated JSON object's text as fields kept in text form.
+    /// The caller guarantees none of its keys is already a field of `self`.
+    pub fn attach_raw(&mut self, raw: RawObject) {
+        match &mut self.raw {
+            None => self.raw = Some(Box::new(raw)),
+            Some(_) => {
+                // Only one text per object; a second one is decoded into fields.
+                for (k, v) in raw.iter() {
+                    self.entries.push((k.clone(), v.clone()));
+                }
+            }
+        }
+    }
+
+    /// Turns fields in text form into ordinary fields (before a change).
+    fn materialize(&mut self) {
+        if let Some(raw) = self.raw.take() {
+            self.entries.reserve(raw.len());
+            for (k, v) in raw.iter() {
+                self.entries.push((k.clone(), v.clone()));
+            }
+        }
+    }
+
+    fn raw_contains(&self, key: &str) -> bool {
+        self.raw.as_ref().is_some_and(|r| r.contains_key(key))
+    }
+
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() + self.raw.as_ref().map_or(0, |r| r.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.raw.as_ref().is_none_or(|r| r.is_empty())
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -220,9 +275,13 @@ impl Object {
             .iter()
             .find(|(k, _)| k.as_str() == key)
             .map(|(_, v)| v)
+            .or_else(|| self.raw.as_ref().and_then(|r| r.get(key)))
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        if self.raw_contains(key) {
+            self.materialize();
+        }
         self.entries
             .iter_mut()
             .find(|(k, _)| k.as_str() == key)
@@ -248,29 +307,35 @@ impl Object {
     }
 
     pub fn remove(&mut self, key: &str) -> Option<Value> {
+        if self.raw_contains(key) {
+            self.materialize();
+        }
         let pos = self.entries.iter().position(|(k, _)| k.as_str() == key)?;
         Some(self.entries.remove(pos).1)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
-        self.entries.iter().map(|(k, v)| (k, v))
+        self.entries
+            .iter()
+            .map(|(k, v)| (k, v))
+            .chain(self.raw.iter().flat_map(|r| r.iter()))
     }
 
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Key, &mut Value)> {
+        self.materialize();
         self.entries.iter_mut().map(|(k, v)| (&*k, v))
     }
 
     /// Moves every field of `other` into `self`, replacing existing keys.
     pub fn merge(&mut self, other: Object) {
-        if self.entries.is_empty() {
-            self.entries = other.entries;
+        if self.is_empty() {
+            *self = other;
             return;
         }
-        for (k, v) in other.entries {
+        for (k, v) in other {
             self.insert(k, v);
         }
     }
-
     /// The value at `path`, descending through objects.
     pub fn get_path(&self, path: &FieldPath) -> Option<&Value> {
         let (first, rest) = path.segments.split_first()?;
@@ -324,8 +389,16 @@ impl IntoIterator for Object {
     type Item = (Key, Value);
     type IntoIter = std::vec::IntoIter<(Key, Value)>;
 
-    fn into_iter(self) -> Self::IntoIter {
+    fn into_iter(mut self) -> Self::IntoIter {
+        self.materialize();
         self.entries.into_iter()
+    }
+}
+
+/// Equal when both hold the same fields in the same order, whatever form they are kept in.
+impl PartialEq for Object {
+    fn eq(&self, other: &Object) -> bool {
+        self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b)
     }
 }
 
@@ -356,7 +429,7 @@ impl Object {
     /// the duplicate scan when the key is certainly new. Keeps `seen` up to date.
     pub fn insert_tracked(&mut self, key: Key, value: Value, seen: &mut u64) {
         let sig = key_signature(&key);
-        if *seen & sig == 0 {
+        if *seen & sig == 0 && self.raw.is_none() {
             self.entries.push((key, value));
         } else {
             self.insert(key, value);
@@ -366,9 +439,7 @@ impl Object {
 
     /// The mask of [`key_signature`]s of this object's keys.
     pub fn key_signatures(&self) -> u64 {
-        self.entries
-            .iter()
-            .fold(0, |mask, (k, _)| mask | key_signature(k))
+        self.iter().fold(0, |mask, (k, _)| mask | key_signature(k))
     }
 }
 
@@ -656,11 +727,12 @@ impl Event {
 }
 
 fn object_size(object: &Object) -> usize {
-    // `{}` plus, per field, `"key":` and a comma.
+    // `{}` plus, per field, `"key":` and a comma; fields in text form count their text.
     2 + object
-        .iter()
+        .plain_entries()
         .map(|(k, v)| k.len() + 4 + value_size(v))
         .sum::<usize>()
+        + object.raw().map_or(0, |r| r.inner_text().len() + 1)
 }
 
 fn value_size(value: &Value) -> usize {

@@ -71,6 +71,12 @@ pub const CONFIG_RELOADS: &str = "logweir_config_reloads_total";
 /// Configuration reloads refused: invalid configuration, a component that cannot be built or
 /// replaced; the pipeline kept running unchanged (counter).
 pub const CONFIG_RELOAD_FAILURES: &str = "logweir_config_reload_failures_total";
+/// Events `kubernetes_metadata` passed on without metadata, by `reason`: `not_ready` (no
+/// LIST has succeeded yet), `not_found` (the pod is not cached) (counter).
+pub const KUBERNETES_METADATA_MISSES: &str = "logweir_kubernetes_metadata_misses_total";
+/// Pods in a `kubernetes_metadata` cache, by `state`: `live`, `deleted` (kept for the grace
+/// period) (gauge).
+pub const KUBERNETES_METADATA_CACHED_PODS: &str = "logweir_kubernetes_metadata_cached_pods";
 
 /// Bucket bounds of [`BATCH_EVENTS`].
 pub const BATCH_EVENTS_BUCKETS: &[f64] = &[
@@ -204,6 +210,16 @@ pub const ALL: &[(&str, MetricKind, &str)] = &[
         MetricKind::Counter,
         "Configuration reloads refused; the pipeline kept running unchanged.",
     ),
+    (
+        KUBERNETES_METADATA_MISSES,
+        MetricKind::Counter,
+        "Events kubernetes_metadata passed on without metadata, by reason (not_ready, not_found).",
+    ),
+    (
+        KUBERNETES_METADATA_CACHED_PODS,
+        MetricKind::Gauge,
+        "Pods in a kubernetes_metadata cache, by state (live, deleted).",
+    ),
 ];
 
 /// The kind of a metric, for [`ALL`].
@@ -301,12 +317,13 @@ pub struct SinkMetrics {
     labels: Arc<Vec<(&'static str, String)>>,
     retries: Counter,
     in_flight: Gauge,
-    durations: Arc<[(&'static str, Histogram); 3]>,
+    durations: Arc<[(&'static str, Histogram); 4]>,
 }
 
 impl SinkMetrics {
-    /// Outcomes recorded without a lookup; others are registered on use.
-    const OUTCOMES: [&'static str; 3] = ["success", "error", "timeout"];
+    /// Outcomes recorded without a lookup; others are registered on use. `throttled`: the
+    /// destination pushed back (HTTP 429, S3 `SlowDown`).
+    const OUTCOMES: [&'static str; 4] = ["success", "error", "timeout", "throttled"];
 
     pub fn new(component_id: &str, component_type: &str) -> SinkMetrics {
         let labels = component_labels(component_id, "sink", component_type);
@@ -386,10 +403,11 @@ impl Drop for RequestTimer {
 
 /// Handles of a file source.
 ///
-/// `files_watched` is set whenever the set of open files changes; `bytes_behind` is set
-/// after each checkpoint pass to the sum over watched files of `file size - acknowledged
-/// offset` (one gauge per source, not per file: file paths would make the series count
-/// unbounded).
+/// The source's acknowledgement tracker sets both every second: `files_watched` to the files
+/// its reader tracks (open or waiting for a descriptor), `bytes_behind` to the sum over them
+/// of `file size - acknowledged offset` (one gauge per source, not per file: file paths
+/// would make the series count unbounded). Sizes are those the reader observed anyway
+/// (discovery and rescan `stat`s, the `fstat` at end of file, the read position).
 #[derive(Debug, Clone)]
 pub struct FileSourceMetrics {
     pub files_watched: Gauge,
@@ -511,6 +529,18 @@ mod tests {
                 format!("{SINK_REQUEST_DURATION}_count{{{labels},outcome=\"{outcome}\"}} {n}");
             assert!(text.contains(&count), "{count} in\n{text}");
         }
+    }
+
+    #[test]
+    fn preset_outcomes_are_served_before_any_request() {
+        let text = render(|| SinkMetrics::new("s3", "s3"));
+        let labels = r#"component_id="s3",component_kind="sink",component_type="s3""#;
+        for outcome in SinkMetrics::OUTCOMES {
+            let count =
+                format!("{SINK_REQUEST_DURATION}_count{{{labels},outcome=\"{outcome}\"}} 0");
+            assert!(text.contains(&count), "{count} in\n{text}");
+        }
+        assert!(SinkMetrics::OUTCOMES.contains(&"throttled"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use logweir::sinks::elasticsearch::config::{Compression, ElasticsearchConfig};
 use logweir::sinks::elasticsearch::encoder::{compress, BulkBatch, BulkEncoder};
 use logweir::sources::demo::{app_line, Rng};
 use logweir::topology::TransformOutput;
-use logweir::transforms::TransformConfig;
+use logweir::transforms::{TransformConfig, TransformContext};
 
 /// 1024 events as the demo source + `parse_json` produce them.
 fn events() -> Vec<Event> {
@@ -42,7 +42,12 @@ fn events() -> Vec<Event> {
     let table = toml::de::ValueDeserializer::parse("{}").unwrap();
     let mut parse = TransformConfig::parse("parse_json", table)
         .unwrap()
-        .build("bench")
+        .build(
+            "bench",
+            &TransformContext {
+                data_dir: std::env::temp_dir().join("logweir-bench"),
+            },
+        )
         .unwrap();
     let mut out = TransformOutput::default();
     parse.transform(EventBatch::new(raw), &mut out);

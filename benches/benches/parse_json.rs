@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logweir::event::{Event, EventBatch};
 use logweir::sources::demo::{app_line, Rng};
 use logweir::topology::TransformOutput;
-use logweir::transforms::TransformConfig;
+use logweir::transforms::{TransformConfig, TransformContext};
 
 fn lines(n: usize) -> Vec<Bytes> {
     let mut rng = Rng::new(3);
@@ -28,7 +28,14 @@ fn parse_json(c: &mut Criterion) {
         .collect();
     let table = toml::de::ValueDeserializer::parse("{}").unwrap();
     let config = TransformConfig::parse("parse_json", table).unwrap();
-    let mut transform = config.build("bench").unwrap();
+    let mut transform = config
+        .build(
+            "bench",
+            &TransformContext {
+                data_dir: std::env::temp_dir().join("logweir-bench"),
+            },
+        )
+        .unwrap();
     let mut out = TransformOutput::default();
 
     let mut group = c.benchmark_group("parse_json");

@@ -77,6 +77,62 @@ fn bench_transform(c: &mut Criterion, name: &str, options: &str, events: Vec<Eve
     group.finish();
 }
 
+/// `kubernetes_metadata` with a node's worth of pods cached (110, each with the labels,
+/// annotations and ReplicaSet owner of a typical Deployment pod) on events as the file source
+/// reads them from `/var/log/pods` (namespace, pod name and uid, container name).
+fn kubernetes_metadata(c: &mut Criterion) {
+    use logweir::transforms::kubernetes_metadata::{pod, KubernetesMetadataConfig};
+    const PODS: usize = 110;
+    let config: KubernetesMetadataConfig = toml::from_str("").unwrap();
+    let cache = config.new_cache();
+    for i in 0..PODS {
+        let pod: pod::Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": format!("shop-api-7f9c6d8b5-{i:05}"), "namespace": format!("team-{}", i % 12),
+                "uid": format!("0b5e2f7a-1c3d-4e5f-8a9b-{i:012}"),
+                "labels": {"app": "shop-api", "app.kubernetes.io/name": "shop-api", "app.kubernetes.io/version": "1.4.2",
+                           "app.kubernetes.io/part-of": "shop", "pod-template-hash": "7f9c6d8b5", "team": "payments"},
+                "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9090",
+                                "kubectl.kubernetes.io/restartedAt": "2026-11-20T10:00:00Z", "checksum/config": "4f1c0e9a"},
+                "ownerReferences": [{"kind": "ReplicaSet", "name": "shop-api-7f9c6d8b5", "controller": true}]
+            },
+            "spec": {"nodeName": "node-1", "containers": [{"name": "api", "image": "registry.example/shop-api:1.4.2"}, {"name": "envoy", "image": "envoyproxy/envoy:v1.30"}]},
+            "status": {"podIP": format!("10.244.1.{}", i % 250)}
+        }))
+        .unwrap();
+        let meta = pod::pod_metadata(pod, &config.metadata_options()).unwrap();
+        cache.write().unwrap().pods.upsert(meta).unwrap();
+    }
+    cache.write().unwrap().pods_synced = true;
+    let mut transform = config.build_with_cache("k8s", cache).unwrap();
+    let events: Vec<Event> = (0..BATCH)
+        .map(|i| {
+            let p = (i * 7) % PODS;
+            let json = serde_json::json!({
+                "message": json_line(i),
+                "log": {"iostream": "stdout", "file": {"path": format!("/var/log/pods/team-{}_shop-api-7f9c6d8b5-{p:05}_0b5e2f7a-1c3d-4e5f-8a9b-{p:012}/api/0.log", p % 12)}},
+                "kubernetes": {"namespace": format!("team-{}", p % 12), "pod": {"name": format!("shop-api-7f9c6d8b5-{p:05}"), "uid": format!("0b5e2f7a-1c3d-4e5f-8a9b-{p:012}")}, "container": {"name": "api"}},
+                "host": {"name": "node-1"}
+            });
+            Event::from_json(&json, 1_764_000_000_000_000_000)
+        })
+        .collect();
+    let mut group = c.benchmark_group("transforms");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("kubernetes_metadata", |b| {
+        b.iter_batched(
+            || EventBatch::new(events.clone()),
+            |batch| {
+                let mut out = TransformOutput::default();
+                logweir::topology::Transform::transform(&mut transform, batch, &mut out);
+                out
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
 fn transforms(c: &mut Criterion) {
     bench_transform(c, "parse_json", "", messages(json_line));
     bench_transform(
@@ -199,6 +255,6 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = transforms
+    targets = transforms, kubernetes_metadata
 }
 criterion_main!(benches);

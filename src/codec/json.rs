@@ -82,15 +82,29 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value) {
 }
 
 /// Appends `obj` as a JSON object.
+///
+/// Fields still in JSON text form (see [`crate::codec::raw_json`]) are written as that text,
+/// never decoded and re-encoded.
 pub fn write_object(out: &mut Vec<u8>, obj: &Object) {
     out.push(b'{');
-    for (i, (k, v)) in obj.iter().enumerate() {
-        if i > 0 {
+    let mut first = true;
+    for (k, v) in obj.plain_entries() {
+        if !first {
             out.push(b',');
         }
+        first = false;
         write_str(out, k.as_bytes());
         out.push(b':');
         write_value(out, v);
+    }
+    if let Some(raw) = obj.raw() {
+        let inner = raw.inner_text();
+        if !inner.is_empty() {
+            if !first {
+                out.push(b',');
+            }
+            out.extend_from_slice(inner);
+        }
     }
     out.push(b'}');
 }

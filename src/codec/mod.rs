@@ -2,3 +2,4 @@
 
 pub mod binary;
 pub mod json;
+pub mod raw_json;

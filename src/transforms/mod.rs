@@ -14,6 +14,7 @@ pub mod convert;
 pub mod failure;
 pub mod filter;
 pub mod host;
+pub mod kubernetes_metadata;
 pub mod ordered_map;
 pub mod parse_json;
 pub mod parse_logfmt;
@@ -59,6 +60,7 @@ pub enum TransformConfig {
     ParseTimestamp(parse_timestamp::ParseTimestampConfig),
     AddFields(add_fields::AddFieldsConfig),
     Host(host::HostConfig),
+    KubernetesMetadata(Box<kubernetes_metadata::KubernetesMetadataConfig>),
     RemoveFields(remove_fields::RemoveFieldsConfig),
     RenameFields(rename_fields::RenameFieldsConfig),
     Coerce(coerce::CoerceConfig),
@@ -78,6 +80,7 @@ impl TransformConfig {
         "parse_timestamp",
         "add_fields",
         "host",
+        "kubernetes_metadata",
         "remove_fields",
         "rename_fields",
         "coerce",
@@ -107,6 +110,9 @@ impl TransformConfig {
             "parse_timestamp" => TransformConfig::ParseTimestamp(Deserialize::deserialize(table)?),
             "add_fields" => TransformConfig::AddFields(Deserialize::deserialize(table)?),
             "host" => TransformConfig::Host(Deserialize::deserialize(table)?),
+            "kubernetes_metadata" => {
+                TransformConfig::KubernetesMetadata(Deserialize::deserialize(table)?)
+            }
             "remove_fields" => TransformConfig::RemoveFields(Deserialize::deserialize(table)?),
             "rename_fields" => TransformConfig::RenameFields(Deserialize::deserialize(table)?),
             "coerce" => TransformConfig::Coerce(Deserialize::deserialize(table)?),
@@ -165,6 +171,7 @@ impl TransformConfig {
             TransformConfig::ParseTimestamp(c) => c.build(id, ctx),
             TransformConfig::AddFields(c) => c.build(id),
             TransformConfig::Host(c) => c.build(id),
+            TransformConfig::KubernetesMetadata(c) => c.build(id),
             TransformConfig::RemoveFields(c) => c.build(id),
             TransformConfig::RenameFields(c) => c.build(id),
             TransformConfig::Coerce(c) => c.build(id),

@@ -1,9 +1,13 @@
 //! `parse_json` transform: parses a field holding JSON text and merges the result into the
 //! event (at the root or under `target`).
 //!
-//! Parsing uses simd-json's tape (one flat node array, reused between events) and builds
-//! [`Value`]s straight from it. Strings without escapes are not copied: they become slices of
-//! the original message `Bytes`, because simd-json parses a scratch copy in place and leaves
+//! Parsing validates the text with simd-json's tape (one flat node array, reused between
+//! events). An object whose top-level keys are all new to the event stays in text form (a
+//! [`RawObject`]): its fields are decoded only if something reads them, and sinks write the
+//! original text (see `codec::raw_json`). Otherwise (keys the event already has, repeated
+//! keys, an application `@timestamp`, or a non-object with `target`), [`Value`]s are built
+//! from the tape. Strings without escapes are not copied: they become slices of the
+//! original message `Bytes`, because simd-json parses a scratch copy in place and leaves
 //! escape-free strings at the same offsets as in the original.
 
 use bytes::Bytes;
@@ -12,6 +16,7 @@ use simd_json::{Node, StaticNode};
 
 use super::failure::{Failures, OnError};
 use super::TransformContext;
+use crate::codec::raw_json::RawObject;
 use crate::event::{Event, EventBatch, FieldPath, Key, Object, Value};
 use crate::topology::{Transform, TransformOutput};
 
@@ -62,7 +67,67 @@ impl std::fmt::Debug for JsonParser {
     }
 }
 
+/// Most top-level keys checked without allocating; larger objects are built as values.
+const MAX_RAW_KEYS: usize = 64;
+
+/// What [`JsonParser::parse_lazy`] made of a text.
+pub enum Parsed {
+    /// A JSON object kept as text.
+    Raw(RawObject),
+    /// Any JSON value, built.
+    Value(Value),
+}
+
 impl JsonParser {
+    /// Parses `input` (UTF-8 JSON text). A JSON object without repeated top-level keys,
+    /// whose keys all pass `keys_ok`, is kept as text; anything else is built as a value.
+    pub fn parse_lazy(
+        &mut self,
+        input: &Bytes,
+        keys_ok: impl FnOnce(&[&str]) -> bool,
+    ) -> Option<Parsed> {
+        self.scratch.clear();
+        self.scratch.extend_from_slice(input);
+        let tape = self.tape.take().unwrap_or_else(simd_json::Tape::null);
+        let mut tape = tape.reset();
+        let base = self.scratch.as_ptr() as usize;
+        let parsed = simd_json::fill_tape(&mut self.scratch, &mut self.buffers, &mut tape);
+        let result = match parsed {
+            Ok(()) => {
+                let nodes = &tape.0;
+                let mut keys: [&str; MAX_RAW_KEYS] = [""; MAX_RAW_KEYS];
+                let members = match nodes.first() {
+                    Some(Node::Object { len, count })
+                        if *count + 1 == nodes.len() && *len <= MAX_RAW_KEYS =>
+                    {
+                        let len = *len;
+                        (top_level_keys(nodes, &mut keys[..len]) && keys_ok(&keys[..len]))
+                            .then_some(len)
+                    }
+                    _ => None,
+                };
+                if let Some(len) = members {
+                    // Keys sit at the same offsets in the scratch copy and in the input.
+                    let mut key_starts = [0usize; MAX_RAW_KEYS];
+                    for (start, key) in key_starts.iter_mut().zip(&keys[..len]) {
+                        *start = (key.as_ptr() as usize).wrapping_sub(base);
+                    }
+                    Some(Parsed::Raw(RawObject::with_key_offsets(
+                        input.clone(),
+                        &key_starts[..len],
+                    )))
+                } else {
+                    let mut i = 0;
+                    let value = convert(nodes, &mut i, input, base);
+                    (i == nodes.len()).then_some(Parsed::Value(value))
+                }
+            }
+            Err(_) => None,
+        };
+        self.tape = Some(tape.reset());
+        result
+    }
+
     /// Parses `input` (UTF-8 JSON text). String values share `input`'s memory when they had
     /// no escapes.
     pub fn parse(&mut self, input: &Bytes) -> Option<Value> {
@@ -85,6 +150,29 @@ impl JsonParser {
         self.tape = Some(tape.reset());
         result
     }
+}
+
+/// Fills `keys` with the top-level keys of the object at the tape's start; false when a key
+/// repeats.
+fn top_level_keys<'t>(nodes: &[Node<'t>], keys: &mut [&'t str]) -> bool {
+    let mut i = 1;
+    let mut seen = 0u64;
+    for slot in 0..keys.len() {
+        let Some(Node::String(key)) = nodes.get(i) else {
+            return false;
+        };
+        let sig = crate::event::key_signature(key);
+        if seen & sig != 0 && keys[..slot].contains(key) {
+            return false;
+        }
+        seen |= sig;
+        keys[slot] = key;
+        i += match nodes.get(i + 1) {
+            Some(Node::Object { count, .. }) | Some(Node::Array { count, .. }) => 2 + count,
+            _ => 2,
+        };
+    }
+    true
 }
 
 /// A string from the tape as `Bytes`: a slice of `original` when the scratch copy still
@@ -156,25 +244,41 @@ impl ParseJson {
             return Err("field is missing or not a string");
         };
         let text = text.clone();
-        let Some(parsed) = self.parser.parse(&text) else {
+        // The field being parsed, when it is a root field about to be dropped, does not
+        // count as a key the event already has.
+        let dropped = match self.config.field.segments() {
+            [only] if self.config.drop_original => Some(only.as_str()),
+            _ => None,
+        };
+        let root = &event.fields;
+        let merging = self.config.target.is_none();
+        let parsed = self.parser.parse_lazy(&text, |keys| {
+            !merging
+                || keys.iter().all(|k| {
+                    *k != crate::event::TIMESTAMP && (Some(*k) == dropped || root.get(k).is_none())
+                })
+        });
+        let Some(parsed) = parsed else {
             return Err("field is not valid JSON");
         };
-        match &self.config.target {
-            Some(target) => {
-                if self.config.drop_original {
-                    event.fields.remove_path(&self.config.field);
-                }
-                event.fields.insert_path(target, parsed);
+        if merging && matches!(&parsed, Parsed::Value(v) if v.as_object().is_none()) {
+            return Err("field is JSON but not an object (set `target` to keep it)");
+        }
+        if self.config.drop_original {
+            event.fields.remove_path(&self.config.field);
+        }
+        match (&self.config.target, parsed) {
+            (Some(target), Parsed::Raw(raw)) => {
+                event
+                    .fields
+                    .insert_path(target, Value::Object(Object::from_raw(raw)));
             }
-            None => {
-                let Value::Object(obj) = parsed else {
-                    return Err("field is JSON but not an object (set `target` to keep it)");
-                };
-                if self.config.drop_original {
-                    event.fields.remove_path(&self.config.field);
-                }
-                merge_root(&mut event.fields, obj);
+            (Some(target), Parsed::Value(value)) => {
+                event.fields.insert_path(target, value);
             }
+            (None, Parsed::Raw(raw)) => event.fields.attach_raw(raw),
+            (None, Parsed::Value(Value::Object(obj))) => merge_root(&mut event.fields, obj),
+            (None, Parsed::Value(_)) => {}
         }
         Ok(())
     }
@@ -246,6 +350,59 @@ mod tests {
         assert!(!e.has_tag("parse_failure"));
         // The original message is kept by default.
         assert!(e.message().is_some());
+    }
+
+    #[test]
+    fn new_keys_stay_text_and_are_written_unchanged() {
+        let line = r#"{"level":"warn", "msg":"tab\there \u00e9", "http":{"status":500}}"#;
+        let out = run("drop_original = true", line);
+        let e = &out[0];
+        // Kept as text: read on demand, written as the application wrote it.
+        assert!(e.fields.raw().is_some());
+        assert_eq!(e.fields.get("level"), Some(&Value::from("warn")));
+        assert_eq!(e.fields.get("msg"), Some(&Value::from("tab\there é")));
+        assert_eq!(
+            e.get(&FieldPath::parse(".http.status").unwrap()),
+            Some(&Value::Integer(500))
+        );
+        let json = e.to_json_string();
+        assert!(json.ends_with(&line[1..]), "{json}");
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(back["msg"], "tab\there é");
+        assert_eq!(back["http"]["status"], 500);
+        assert_eq!(back["@timestamp"], "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn keys_the_event_has_or_repeats_are_built_as_values_with_the_same_result() {
+        // `message` exists (kept), `@timestamp` is typed, `a` repeats: no text form, and the
+        // application's fields still win.
+        for line in [
+            r#"{"message":"app","x":1}"#,
+            r#"{"@timestamp":"2026-11-24T10:00:00Z","x":1}"#,
+            r#"{"a":1,"a":2}"#,
+        ] {
+            let out = run("", line);
+            assert!(out[0].fields.raw().is_none(), "{line}");
+        }
+        let out = run("", r#"{"message":"app","x":1}"#);
+        assert_eq!(out[0].message().map(|b| &b[..]), Some(&b"app"[..]));
+        let out = run("", r#"{"a":1,"a":2}"#);
+        assert_eq!(out[0].fields.get("a"), Some(&Value::Integer(2)));
+        let json = out[0].to_json_string();
+        assert_eq!(json.matches("\"a\"").count(), 1, "{json}");
+    }
+
+    #[test]
+    fn a_later_change_turns_text_fields_into_values() {
+        let mut out = run("drop_original = true", r#"{"level":"info","n":1}"#);
+        let e = &mut out[0];
+        e.insert(&FieldPath::parse(".level").unwrap(), Value::from("warn"));
+        assert!(e.fields.raw().is_none());
+        let back: serde_json::Value = serde_json::from_str(&e.to_json_string()).unwrap();
+        assert_eq!(back["level"], "warn");
+        assert_eq!(back["n"], 1);
+        assert_eq!(back.as_object().unwrap().len(), 3);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod es_docs;
+pub mod kube_api;
 pub mod running;
 pub mod tail;
 

@@ -32,7 +32,12 @@ const MAX_QUOTED_BODY: usize = 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
     #[error("cannot reach {endpoint}: {message}")]
-    Transport { endpoint: String, message: String },
+    Transport {
+        endpoint: String,
+        message: String,
+        /// No answer within `request_timeout_secs` (else the connection failed).
+        timed_out: bool,
+    },
     #[error("{endpoint} answered {status}: {body}")]
     Status {
         endpoint: String,
@@ -41,6 +46,36 @@ pub enum RequestError {
     },
     #[error("{endpoint} sent an unreadable bulk response: {message}")]
     BadResponse { endpoint: String, message: String },
+}
+
+impl RequestError {
+    /// The `error_type` this failure is counted under in `logweir_component_errors_total`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            RequestError::Transport {
+                timed_out: true, ..
+            } => "timeout",
+            RequestError::Transport { .. } => "connection",
+            RequestError::Status { status: 429, .. } => "throttled",
+            RequestError::Status {
+                status: 401 | 403, ..
+            } => "credentials",
+            RequestError::Status { status, .. } if *status >= 500 => "server_error",
+            RequestError::Status { .. } => "request_refused",
+            RequestError::BadResponse { .. } => "bad_response",
+        }
+    }
+
+    /// The `outcome` of the request in `logweir_sink_request_duration_seconds`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            RequestError::Transport {
+                timed_out: true, ..
+            } => "timeout",
+            RequestError::Status { status: 429, .. } => "throttled",
+            _ => "error",
+        }
+    }
 }
 
 /// A client could not be built from the configuration.
@@ -441,6 +476,7 @@ fn transport_error(base: &str, e: &reqwest::Error) -> RequestError {
     RequestError::Transport {
         endpoint: base.to_string(),
         message,
+        timed_out: e.is_timeout(),
     }
 }
 
@@ -482,6 +518,33 @@ mod tests {
         e.mark_ok(1);
         assert_eq!(e.pick(), 1);
         assert_eq!(e.base(0), "http://a:9200");
+    }
+
+    #[test]
+    fn request_errors_have_a_metric_kind_and_outcome() {
+        let status = |status| RequestError::Status {
+            endpoint: "http://a:9200".into(),
+            status,
+            body: String::new(),
+        };
+        let transport = |timed_out| RequestError::Transport {
+            endpoint: "http://a:9200".into(),
+            message: "x".into(),
+            timed_out,
+        };
+        let cases = [
+            (status(429), "throttled", "throttled"),
+            (status(403), "credentials", "error"),
+            (status(503), "server_error", "error"),
+            (status(400), "request_refused", "error"),
+            (status(413), "request_refused", "error"),
+            (transport(true), "timeout", "timeout"),
+            (transport(false), "connection", "error"),
+        ];
+        for (error, kind, outcome) in cases {
+            assert_eq!(error.error_type(), kind, "{error}");
+            assert_eq!(error.outcome(), outcome, "{error}");
+        }
     }
 
     #[test]

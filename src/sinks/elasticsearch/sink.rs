@@ -22,6 +22,7 @@ use super::service::{EsClient, RequestError};
 use super::templates;
 use crate::event::EventBatch;
 use crate::finalization::EventStatus;
+use crate::internal_metrics::{self, SinkMetrics};
 use crate::topology::{ComponentError, SinkContext};
 
 /// Outcome counters, logged at shutdown and mirrored to `metrics` counters.
@@ -38,9 +39,18 @@ pub struct SinkStats {
     pub bytes_sent: AtomicU64,
 }
 
+/// Metric handles, created once; each update is an atomic add (per request or per
+/// response, never per event).
 struct Counters {
+    /// Bulk request durations by outcome, retried requests, requests in flight.
+    requests: SinkMetrics,
+    errors: ErrorCounters,
+    /// Documents Elasticsearch stored (delivered + already stored).
     sent_events: metrics::Counter,
+    /// Bulk body bytes on the wire (compressed when `compression = "gzip"`) of answered
+    /// requests.
     sent_bytes: metrics::Counter,
+    dead_lettered: metrics::Counter,
     delivered: metrics::Counter,
     already_stored: metrics::Counter,
     rejected: metrics::Counter,
@@ -52,17 +62,86 @@ struct Counters {
 impl Counters {
     fn new(component_id: &str) -> Counters {
         let id = component_id.to_string();
+        let labels = internal_metrics::component_labels(component_id, "sink", "elasticsearch");
         let outcome = |o: &'static str| metrics::counter!("logweir_elasticsearch_events_total", "component_id" => id.clone(), "outcome" => o);
         let retries = |k: &'static str| metrics::counter!("logweir_elasticsearch_retries_total", "component_id" => id.clone(), "kind" => k);
+        let requests = SinkMetrics::new(component_id, "elasticsearch");
         Counters {
-            sent_events: metrics::counter!("logweir_component_sent_events_total", "component_id" => id.clone()),
-            sent_bytes: metrics::counter!("logweir_component_sent_bytes_total", "component_id" => id.clone()),
+            errors: ErrorCounters::new(&requests),
+            requests,
+            sent_events: metrics::counter!(internal_metrics::SENT_EVENTS, &labels),
+            sent_bytes: metrics::counter!(internal_metrics::SENT_BYTES, &labels),
+            dead_lettered: internal_metrics::dead_lettered_events(
+                component_id,
+                "sink",
+                "elasticsearch",
+            ),
             delivered: outcome("delivered"),
             already_stored: outcome("already_stored"),
             rejected: outcome("rejected"),
             errored: outcome("errored"),
             request_retries: retries("request"),
             item_retries: retries("item"),
+        }
+    }
+}
+
+/// `logweir_component_errors_total{error_type}` of the sink. Request kinds count bulk
+/// requests, `item_*` and `gave_up` count documents.
+struct ErrorCounters {
+    /// No answer within `request_timeout_secs`.
+    timeout: metrics::Counter,
+    /// The connection failed (refused, reset, TLS).
+    connection: metrics::Counter,
+    /// The whole request was answered 429.
+    throttled: metrics::Counter,
+    /// 401/403.
+    credentials: metrics::Counter,
+    /// 5xx.
+    server_error: metrics::Counter,
+    /// Another 4xx: the request's documents are dead-lettered (413: split).
+    request_refused: metrics::Counter,
+    /// A response that is not a bulk response for these documents.
+    bad_response: metrics::Counter,
+    /// Documents answered 429 (retried).
+    item_throttled: metrics::Counter,
+    /// Documents answered 5xx (retried).
+    item_server_error: metrics::Counter,
+    /// Documents refused for good (dead-lettered).
+    item_refused: metrics::Counter,
+    /// Failed writes of the dead-letter file.
+    dead_letter_write: metrics::Counter,
+    /// Documents given up after `max_retries`.
+    gave_up: metrics::Counter,
+}
+
+impl ErrorCounters {
+    fn new(sink: &SinkMetrics) -> ErrorCounters {
+        ErrorCounters {
+            timeout: sink.error("timeout"),
+            connection: sink.error("connection"),
+            throttled: sink.error("throttled"),
+            credentials: sink.error("credentials"),
+            server_error: sink.error("server_error"),
+            request_refused: sink.error("request_refused"),
+            bad_response: sink.error("bad_response"),
+            item_throttled: sink.error("item_throttled"),
+            item_server_error: sink.error("item_server_error"),
+            item_refused: sink.error("item_refused"),
+            dead_letter_write: sink.error("dead_letter_write"),
+            gave_up: sink.error("gave_up"),
+        }
+    }
+
+    fn of_request(&self, error: &RequestError) -> &metrics::Counter {
+        match error.error_type() {
+            "timeout" => &self.timeout,
+            "connection" => &self.connection,
+            "throttled" => &self.throttled,
+            "credentials" => &self.credentials,
+            "server_error" => &self.server_error,
+            "request_refused" => &self.request_refused,
+            _ => &self.bad_response,
         }
     }
 }
@@ -87,6 +166,8 @@ pub async fn run(
     stats: Arc<SinkStats>,
 ) -> Result<(), ComponentError> {
     let id = ctx.id.clone();
+    // Registered before anything can block, so the sink's series are served from the start.
+    let counters = Counters::new(&id);
     spawn_health_checks(&client, &id);
     if config.manage_templates {
         let resources = templates::desired_resources(&config, &id);
@@ -104,7 +185,7 @@ pub async fn run(
         client,
         dead_letters: DeadLetterWriter::new(&ctx.data_dir, &id),
         stats: Arc::clone(&stats),
-        counters: Counters::new(&id),
+        counters,
         config: config.clone(),
         readiness: ctx.readiness.clone(),
     });
@@ -297,9 +378,14 @@ async fn dead_letter(
                 &shared.counters.rejected,
                 refused.len() as u64,
             );
+            shared
+                .counters
+                .dead_lettered
+                .increment(refused.len() as u64);
         }
         Err(e) => {
             tracing::error!(component_id = %shared.component_id, documents = refused.len(), reason = %first_reason, error = %e, path = %shared.dead_letters.path().display(), "cannot write the dead-letter file; the refused documents are errored");
+            shared.counters.errors.dead_letter_write.increment(1);
             for (i, ..) in refused {
                 finish_item(batch, *i, EventStatus::Errored);
             }
@@ -318,6 +404,9 @@ async fn deliver(shared: Arc<Shared>, mut batch: BulkBatch) -> BulkBatch {
     let config = &shared.config;
     let mut chunks: Vec<Vec<usize>> = vec![(0..batch.len()).collect()];
     let mut subset_body = Vec::new();
+    // Every request after the first re-sends documents of an earlier one (a whole-request
+    // retry, the items to retry, or a half of a request too large).
+    let mut requests_sent = 0u64;
     while let Some(mut pending) = chunks.pop() {
         let mut backoff = Backoff::new(config.initial_backoff, config.max_backoff);
         let mut whole = pending.len() == batch.len();
@@ -338,7 +427,26 @@ async fn deliver(shared: Arc<Shared>, mut batch: BulkBatch) -> BulkBatch {
             };
             let wire_len = wire.len() as u64;
             shared.stats.bulk_requests.fetch_add(1, Ordering::Relaxed);
-            let failure: String = match shared.client.bulk(wire).await {
+            let counters = &shared.counters;
+            if requests_sent > 0 {
+                counters.requests.retry();
+            }
+            requests_sent += 1;
+            let request = counters.requests.start_request();
+            let result = shared.client.bulk(wire).await;
+            let outcome = match &result {
+                Ok(response) if response.items.len() == pending.len() => "success",
+                Ok(_) => {
+                    counters.errors.bad_response.increment(1);
+                    "error"
+                }
+                Err(e) => {
+                    counters.errors.of_request(e).increment(1);
+                    e.outcome()
+                }
+            };
+            request.finish(outcome);
+            let failure: String = match result {
                 Ok(response) if response.items.len() == pending.len() => {
                     add(
                         &shared.stats.bytes_sent,
@@ -348,6 +456,7 @@ async fn deliver(shared: Arc<Shared>, mut batch: BulkBatch) -> BulkBatch {
                     let mut retry = Vec::new();
                     let mut refused = Vec::new();
                     let (mut delivered, mut already) = (0u64, 0u64);
+                    let mut throttled_items = 0u64;
                     for (&i, envelope) in pending.iter().zip(&response.items) {
                         let item = envelope.result();
                         let verdict = if response.errors {
@@ -365,7 +474,10 @@ async fn deliver(shared: Arc<Shared>, mut batch: BulkBatch) -> BulkBatch {
                                 already += 1;
                                 finish_item(&mut batch, i, EventStatus::Delivered);
                             }
-                            ItemVerdict::Retry => retry.push(i),
+                            ItemVerdict::Retry => {
+                                throttled_items += u64::from(item.status == 429);
+                                retry.push(i);
+                            }
                             ItemVerdict::Reject => refused.push((
                                 i,
                                 item.status,
@@ -385,6 +497,12 @@ async fn deliver(shared: Arc<Shared>, mut batch: BulkBatch) -> BulkBatch {
                         already,
                     );
                     shared.counters.sent_events.increment(delivered + already);
+                    let errors = &shared.counters.errors;
+                    errors.item_throttled.increment(throttled_items);
+                    errors
+                        .item_server_error
+                        .increment(retry.len() as u64 - throttled_items);
+                    errors.item_refused.increment(refused.len() as u64);
                     dead_letter(&shared, &mut batch, &refused).await;
                     if retry.is_empty() {
                         break;
@@ -449,6 +567,11 @@ async fn deliver(shared: Arc<Shared>, mut batch: BulkBatch) -> BulkBatch {
                 for &i in &pending {
                     finish_item(&mut batch, i, EventStatus::Errored);
                 }
+                shared
+                    .counters
+                    .errors
+                    .gave_up
+                    .increment(pending.len() as u64);
                 add(
                     &shared.stats.errored,
                     &shared.counters.errored,

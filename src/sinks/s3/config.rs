@@ -72,6 +72,15 @@ impl S3Connection {
     /// AWS chain (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, web identity
     /// for IRSA, ECS and EC2 instance metadata). Custom endpoints use path-style addressing.
     pub fn build_store(&self) -> Result<Arc<AmazonS3>, String> {
+        self.build_store_with(None::<object_store::client::ReqwestConnector>)
+    }
+
+    /// [`build_store`](Self::build_store) whose HTTP requests go through `connector` (the
+    /// sink's measured connector) instead of the default reqwest one.
+    pub fn build_store_with(
+        &self,
+        connector: Option<impl object_store::client::HttpConnector>,
+    ) -> Result<Arc<AmazonS3>, String> {
         // Client options first: `with_client_options` replaces them all, including the
         // `allow_http` that `with_allow_http` below sets.
         let mut builder = AmazonS3Builder::from_env()
@@ -105,6 +114,9 @@ impl S3Connection {
             max_retries: self.retry.request_retries,
             retry_timeout: Duration::from_secs(self.retry.request_retry_timeout_secs),
         };
+        if let Some(connector) = connector {
+            builder = builder.with_http_connector(connector);
+        }
         builder
             .with_retry(retry)
             .build()

@@ -5,6 +5,8 @@
 //! - `encoder.rs`: NDJSON lines compressed while a batch fills (gzip, zstd, none).
 //! - `sink.rs`: the batching loop (group by key, close on size / time / shutdown).
 //! - `service.rs`: uploads (single PUT or multipart with parts streamed as they fill).
+//! - `request_metrics.rs`: every HTTP request to the store timed and counted (latency by
+//!   outcome, in flight, retries, errors by kind).
 //! - `retry.rs`: what is retried, exponential backoff with jitter.
 //! - `lifecycle.rs` + `sigv4.rs`: bucket lifecycle rules and the startup bucket check,
 //!   signed by hand.
@@ -16,6 +18,7 @@ pub mod config;
 pub mod encoder;
 pub mod key;
 pub mod lifecycle;
+pub mod request_metrics;
 pub mod retry;
 pub mod service;
 pub mod sigv4;
@@ -32,7 +35,10 @@ impl S3SinkConfig {
         self.validate()?;
         let key = key::KeyTemplate::parse(&self.key)?;
         let connection = self.connection();
-        let store = connection.build_store()?;
+        let sink_metrics = crate::internal_metrics::SinkMetrics::new(&ctx.id, "s3");
+        let store = connection.build_store_with(Some(request_metrics::InstrumentedConnector {
+            metrics: request_metrics::RequestMetrics::new(sink_metrics.clone()),
+        }))?;
         let bucket_client = lifecycle::BucketClient::new(&connection, &store)?;
         let service = service::UploadService::new(
             &ctx.id,
@@ -88,7 +94,9 @@ impl S3SinkConfig {
                     tracing::warn!(component_id = %id, bucket = %bucket, error = %e, "could not apply the bucket lifecycle configuration; archiving continues");
                 }
             }
-            sink::S3Sink::new(&id, settings, service).run(ctx).await
+            sink::S3Sink::new(&id, settings, service, &sink_metrics)
+                .run(ctx)
+                .await
         }))
     }
 }

@@ -25,6 +25,7 @@ use super::retry::{FailureKind, UploadError};
 use super::service::{MultipartUpload, UploadService};
 use crate::event::EventBatch;
 use crate::finalization::{EventFinalizer, EventStatus};
+use crate::internal_metrics::{self, SinkMetrics};
 use crate::topology::{ComponentError, SinkContext};
 
 /// Settings of the running sink.
@@ -123,6 +124,18 @@ struct ObjectDone {
     multipart: bool,
 }
 
+/// Metric handles of the objects (requests are measured in `request_metrics.rs`), updated
+/// once per object.
+struct ObjectCounters {
+    /// Events in confirmed objects.
+    sent_events: metrics::Counter,
+    /// Compressed bytes of confirmed objects.
+    sent_bytes: metrics::Counter,
+    /// `logweir_component_errors_total{error_type="gave_up"}`: events of objects that could
+    /// not be written (finished as errored).
+    gave_up: metrics::Counter,
+}
+
 /// Totals for the closing log line.
 #[derive(Debug, Default)]
 struct Totals {
@@ -141,14 +154,26 @@ pub struct S3Sink {
     permits: Arc<Semaphore>,
     uploads: JoinSet<Result<ObjectDone, (UploadError, u64)>>,
     totals: Totals,
+    counters: ObjectCounters,
     /// `/ready` turns green after the first confirmed object.
     readiness: Option<crate::readiness::ReadinessHandle>,
 }
 
 impl S3Sink {
-    pub fn new(id: &str, settings: SinkSettings, service: UploadService) -> S3Sink {
+    pub fn new(
+        id: &str,
+        settings: SinkSettings,
+        service: UploadService,
+        sink_metrics: &SinkMetrics,
+    ) -> S3Sink {
         let permits = Arc::new(Semaphore::new(settings.max_concurrent_uploads));
+        let labels = internal_metrics::component_labels(id, "sink", "s3");
         S3Sink {
+            counters: ObjectCounters {
+                sent_events: metrics::counter!(internal_metrics::SENT_EVENTS, &labels),
+                sent_bytes: metrics::counter!(internal_metrics::SENT_BYTES, &labels),
+                gave_up: sink_metrics.error("gave_up"),
+            },
             id: id.to_string(),
             settings: Arc::new(settings),
             service,
@@ -175,6 +200,12 @@ impl S3Sink {
             let received = tokio::select! {
                 b = ctx.input.recv() => Some(b),
                 () = sleep_until_opt(next_deadline) => None,
+                // Accounted as soon as it finishes, not at the next input: the sent
+                // counters and readiness must not wait for more events.
+                Some(joined) = self.uploads.join_next(), if !self.uploads.is_empty() => {
+                    self.account(joined)?;
+                    continue;
+                }
             };
             match received {
                 None => {
@@ -381,11 +412,14 @@ impl S3Sink {
                 self.totals.multipart_objects += u64::from(done.multipart);
                 self.totals.events += done.events;
                 self.totals.bytes += done.bytes;
+                self.counters.sent_events.increment(done.events);
+                self.counters.sent_bytes.increment(done.bytes);
                 Ok(())
             }
             Ok(Err((e, events))) => {
                 self.totals.failed_objects += 1;
                 self.totals.failed_events += events;
+                self.counters.gave_up.increment(events);
                 if e.kind == FailureKind::Fatal {
                     Err(self.upload_failed(e))
                 } else {

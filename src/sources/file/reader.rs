@@ -28,6 +28,7 @@ use super::format::{Format, Stream};
 use super::k8s_path;
 use super::multiline::{MultilineAggregator, MultilineConfig};
 use super::partial::PartialJoiner;
+use crate::codec::raw_json::RawObject;
 use crate::event::{Event, Key, Object, Origin, Value};
 use crate::sources::lines::{to_utf8, Line, LineSplitter};
 
@@ -79,6 +80,36 @@ pub struct Shared {
     pub multiline: Option<Arc<MultilineConfig>>,
 }
 
+/// The size of one tailed file as last observed, shared by the reader (which writes it) and
+/// the acknowledgement tracker (which subtracts the acknowledged offset for
+/// `logweir_file_source_bytes_behind`).
+///
+/// It is fed by what the reader learns anyway, never by a syscall of its own per event:
+/// the `stat` of discovery and of every rescan, the `fstat` a read at the end of the file
+/// already makes, and the read position (a file is at least as long as what was read).
+#[derive(Debug, Default)]
+pub struct ObservedSize(AtomicU64);
+
+impl ObservedSize {
+    pub fn new(size: u64) -> ObservedSize {
+        ObservedSize(AtomicU64::new(size))
+    }
+
+    /// The file's size, from a `stat`/`fstat`.
+    pub fn set(&self, size: u64) {
+        self.0.store(size, Ordering::Relaxed);
+    }
+
+    /// The file holds at least `offset` bytes (it was read that far).
+    pub fn at_least(&self, offset: u64) {
+        self.0.fetch_max(offset, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// One event ready to send and the checkpoint its delivery allows.
 #[derive(Debug)]
 pub struct Emitted {
@@ -120,8 +151,11 @@ pub struct Decoder {
     format: Format,
     streams: [StreamState; 2],
     stream_hash: u64,
-    /// `log.file` of every event: `{ "path": … }`.
-    log_file: Value,
+    /// `log` of every event (`{"iostream": …, "file": {"path": …}}`), per stream and for
+    /// lines without one, in text form (encoded once per file).
+    log_by_stream: [Value; 3],
+    /// `host` of every event (`{"name": …}`), in text form.
+    host: Value,
     kubernetes: Option<Value>,
     container: Option<Value>,
     last_checkpoint: u64,
@@ -159,6 +193,15 @@ fn object(entries: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
     Value::Object(o)
 }
 
+/// `value` (an object) in text form: the same fields, cloned by reference and written out
+/// by sinks without encoding. For the fields every event of a file carries.
+fn encoded_once(value: Value) -> Value {
+    match value {
+        Value::Object(o) => Value::Object(Object::from_raw(RawObject::from_object(&o))),
+        other => other,
+    }
+}
+
 impl Decoder {
     pub fn new(shared: Arc<Shared>, path: &Path, identity: &FileIdentity, offset: u64) -> Decoder {
         let path_text = path.to_string_lossy().into_owned();
@@ -168,18 +211,18 @@ impl Decoder {
             if let Some(uid) = m.pod_uid {
                 pod.push(("uid", Value::from(uid)));
             }
-            object([
+            encoded_once(object([
                 ("namespace", Value::from(m.namespace)),
                 ("pod", object(pod)),
                 (
                     "container",
                     object([("name", Value::from(m.container_name))]),
                 ),
-            ])
+            ]))
         });
         let container = meta
             .and_then(|m| m.container_id)
-            .map(|id| object([("id", Value::from(id))]));
+            .map(|id| encoded_once(object([("id", Value::from(id))])));
         let now = Instant::now();
         let stream_state = || StreamState {
             joiner: PartialJoiner::new(shared.max_line_bytes),
@@ -196,7 +239,21 @@ impl Decoder {
             format: shared.format,
             streams: [stream_state(), stream_state()],
             stream_hash: identity.stream_hash(),
-            log_file: object([("path", Value::from(path_text.as_str()))]),
+            host: encoded_once(object([("name", shared.host.clone())])),
+            log_by_stream: {
+                let file = || object([("path", Value::from(path_text.as_str()))]);
+                let with_stream = |stream: &'static str| {
+                    encoded_once(object([
+                        ("iostream", Value::from(stream)),
+                        ("file", file()),
+                    ]))
+                };
+                [
+                    with_stream(Stream::Stdout.as_str()),
+                    with_stream(Stream::Stderr.as_str()),
+                    encoded_once(object([("file", file())])),
+                ]
+            },
             kubernetes,
             container,
             last_checkpoint: offset,
@@ -494,25 +551,15 @@ impl Decoder {
         let (text, invalid) = to_utf8(text);
         let mut event = Event::from_message(text, meta.timestamp);
         let fields = &mut event.fields;
-        let mut log = Object::with_capacity(2);
-        if let Some(stream) = meta.stream {
-            log.push_unique(
-                Key::new_static("iostream"),
-                Value::Bytes(Bytes::from_static(stream.as_str().as_bytes())),
-            );
-        }
-        log.push_unique(Key::new_static("file"), self.log_file.clone());
-        fields.push_unique(Key::new_static("log"), Value::Object(log));
+        let log = &self.log_by_stream[meta.stream.map_or(2, stream_index)];
+        fields.push_unique(Key::new_static("log"), log.clone());
         if let Some(k) = &self.kubernetes {
             fields.push_unique(Key::new_static("kubernetes"), k.clone());
         }
         if let Some(c) = &self.container {
             fields.push_unique(Key::new_static("container"), c.clone());
         }
-        fields.push_unique(
-            Key::new_static("host"),
-            object([("name", self.shared.host.clone())]),
-        );
+        fields.push_unique(Key::new_static("host"), self.host.clone());
         if meta.flags & FLAG_TRUNCATED != 0 {
             event.add_tag("truncated");
         }
@@ -586,6 +633,8 @@ pub struct TailedFile {
     pub rotated_since: Option<Instant>,
     /// Waiting for a descriptor slot.
     pub queued: bool,
+    /// Last known size, for the bytes-behind gauge.
+    pub size: Arc<ObservedSize>,
 }
 
 impl TailedFile {
@@ -594,6 +643,7 @@ impl TailedFile {
         path: PathBuf,
         identity: FileIdentity,
         offset: u64,
+        size: u64,
         shared: Arc<Shared>,
     ) -> TailedFile {
         let max_line_bytes = shared.max_line_bytes;
@@ -611,6 +661,7 @@ impl TailedFile {
             last_growth: now,
             rotated_since: None,
             queued: false,
+            size: Arc::new(ObservedSize::new(size.max(offset))),
         }
     }
 
@@ -697,11 +748,14 @@ impl TailedFile {
         if total > 0 {
             self.at_eof = false;
             self.last_growth = now;
+            self.size.at_least(self.read_position());
             return Ok(ReadOutcome::Data(total));
         }
-        if file.metadata()?.len() < self.read_position() {
+        let len = file.metadata()?.len();
+        if len < self.read_position() {
             return Ok(ReadOutcome::Truncated);
         }
+        self.size.set(len);
         if !self.at_eof {
             self.at_eof = true;
             if self.splitter.pending_bytes() == 0 {
@@ -755,6 +809,19 @@ impl TailedFile {
 
     pub fn format(&self) -> Format {
         self.decoder.format()
+    }
+
+    /// Refreshes the observed size from the open descriptor (one `fstat`). For files whose
+    /// path no longer leads to them (rotated), which rescans cannot `stat` by path.
+    pub fn refresh_size(&self) {
+        if let Some(len) = self
+            .file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map(|m| m.len())
+        {
+            self.size.set(len);
+        }
     }
 }
 

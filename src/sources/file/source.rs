@@ -29,9 +29,10 @@ use super::checkpoint::{self, Checkpoint, Claim, Loaded, Unclaimed};
 use super::config::{FileSourceConfig, ReadFrom};
 use super::discovery::{ChangeFeed, FsChange, PathPatterns};
 use super::fingerprint::{self, FileId, FileIdentity, Fingerprint};
-use super::reader::{Emitted, FileSourceCounters, ReadOutcome, Shared, TailedFile};
+use super::reader::{Emitted, FileSourceCounters, ObservedSize, ReadOutcome, Shared, TailedFile};
 use crate::event::{Event, EventBatch, Value};
 use crate::finalization::{BatchNotifier, BatchStatus, BatchStatusReceiver, EventFinalizer};
+use crate::internal_metrics::FileSourceMetrics;
 use crate::topology::{ComponentError, ComponentFuture, Output, SourceContext, MAX_BATCH_EVENTS};
 
 /// Bound of the reader → tracker message channel.
@@ -42,6 +43,8 @@ const SEND_GIVE_UP: Duration = Duration::from_secs(10);
 const MIN_RESCAN_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest idle wait of the reader.
 const MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
+/// How often the tracker publishes `files_watched` and `bytes_behind`.
+const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
 pub(super) fn build(
     config: FileSourceConfig,
@@ -138,6 +141,7 @@ async fn run(
         batches: HashMap::new(),
         next_batch: 0,
         dirty: false,
+        metrics: FileSourceMetrics::new(&ctx.id),
     };
     let reader_task = tokio::task::spawn_blocking(move || reader.run());
     let tracked = tracker.run(ack_rx, checkpoint_interval, ack_timeout).await;
@@ -205,12 +209,14 @@ async fn load_checkpoints(dir: &Path, shared: &Shared) -> Unclaimed {
 
 /// What the reader tells the tracker, in order.
 enum AckMsg {
-    /// A file is being read from `offset` (its initial checkpoint).
+    /// A file is being read from `offset` (its initial checkpoint); `size` is where the
+    /// reader publishes its last known size.
     Track {
         key: u64,
         identity: FileIdentity,
         path: PathBuf,
         offset: u64,
+        size: Arc<ObservedSize>,
     },
     /// The file's identity changed (reading continues in its rotated copy) or its path did.
     Moved {
@@ -391,6 +397,7 @@ impl Reader {
         };
         match std::fs::metadata(&f.path) {
             Ok(meta) if FileId::of(&meta) == f.identity.id => {
+                f.size.set(meta.len());
                 if !f.is_open() && meta.len() != f.read_position() {
                     self.enqueue_if_parked(key);
                 }
@@ -434,6 +441,13 @@ impl Reader {
         let tracked: Vec<u64> = self.by_path.values().copied().collect();
         for key in tracked {
             self.check_tracked_path(key, now);
+        }
+        // Rotated files are not reachable by path: their descriptor tells their size.
+        for key in &self.open {
+            let f = &self.files[key];
+            if f.rotated_since.is_some() {
+                f.refresh_size();
+            }
         }
         let found = self.patterns.scan();
         let found_set: HashSet<&PathBuf> = found.iter().collect();
@@ -523,6 +537,7 @@ impl Reader {
             label.to_path_buf(),
             identity,
             offset,
+            size,
             Arc::clone(&self.shared),
         );
         if rotated {
@@ -536,6 +551,7 @@ impl Reader {
             identity,
             path: path.to_path_buf(),
             offset,
+            size: Arc::clone(&tailed.size),
         });
         if self.open.len() < self.max_open_files && tailed.attach(file).is_ok() {
             self.open.push(key);
@@ -914,6 +930,8 @@ struct TrackedFile {
     path: PathBuf,
     /// Every byte before this offset was delivered.
     acked: u64,
+    /// The file's size as the reader last saw it.
+    size: Arc<ObservedSize>,
     /// `(batch id, checkpoint)` in send order.
     queue: VecDeque<(u64, u64)>,
     /// A batch failed: the checkpoint stays where it is.
@@ -934,6 +952,7 @@ struct AckTracker {
     batches: HashMap<u64, BatchRecord>,
     next_batch: u64,
     dirty: bool,
+    metrics: FileSourceMetrics,
 }
 
 type Resolution = (u64, BatchStatus, Vec<u64>, Option<OwnedSemaphorePermit>);
@@ -949,6 +968,8 @@ impl AckTracker {
             std::pin::Pin<Box<dyn std::future::Future<Output = Resolution> + Send>>,
         > = FuturesUnordered::new();
         let mut next_save = tokio::time::Instant::now() + checkpoint_interval;
+        let mut publish = tokio::time::interval(METRICS_INTERVAL);
+        publish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 msg = rx.recv() => match msg {
@@ -966,6 +987,7 @@ impl AckTracker {
                     next_save = tokio::time::Instant::now() + checkpoint_interval;
                     self.save().await;
                 }
+                _ = publish.tick() => self.publish_metrics(),
             }
         }
         // The reader is done and has dropped its output: wait (bounded) for the
@@ -985,7 +1007,29 @@ impl AckTracker {
         }
         self.dirty = true;
         self.save().await;
+        self.publish_metrics();
+        // The source is done: it watches nothing any more (what is still behind stays
+        // visible).
+        self.metrics.set_files_watched(0);
         Ok(())
+    }
+
+    /// Sets `files_watched` (files the reader tracks) and `bytes_behind`: over those files,
+    /// plus released ones whose batches are still out, the observed size minus the
+    /// acknowledged offset. One pass over the tracked files, no syscall.
+    fn publish_metrics(&self) {
+        let mut watched = 0;
+        let mut behind = 0u64;
+        for f in self.files.values() {
+            if f.released.is_none() {
+                watched += 1;
+            } else if f.queue.is_empty() {
+                continue;
+            }
+            behind = behind.saturating_add(f.size.get().saturating_sub(f.acked));
+        }
+        self.metrics.set_files_watched(watched);
+        self.metrics.set_bytes_behind(behind);
     }
 
     fn on_message(
@@ -998,6 +1042,7 @@ impl AckTracker {
                 identity,
                 path,
                 offset,
+                size,
             } => {
                 self.files.insert(
                     key,
@@ -1005,6 +1050,7 @@ impl AckTracker {
                         identity,
                         path,
                         acked: offset,
+                        size,
                         queue: VecDeque::new(),
                         frozen: false,
                         released: None,

@@ -1,0 +1,524 @@
+//! JSON objects kept as their validated text: fields are found and decoded only when
+//! something reads them, and a sink writes the untouched text straight into its output.
+//!
+//! This is what makes `parse_json` cheap. A log pipeline usually reads one or two fields of
+//! an application's JSON line (a filter on `.level`, a route on `.service`) and forwards the
+//! rest unchanged, so building every field as a [`Value`] and encoding it again is wasted
+//! work. A [`RawObject`] holds the object's text (already validated by simd-json, so the
+//! scanner here never meets malformed input), finds the top-level members on the first read
+//! (one pass, strings skipped with `memchr`), and decodes a member's value on its first read,
+//! caching it. Nested objects become `RawObject`s in turn.
+//!
+//! Writing a field (insert, remove, rename, mutable access) turns the object into ordinary
+//! fields first ([`crate::event::Object`] owns that rule), so everything else sees an
+//! ordinary object.
+
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use crate::event::{Key, Object, Value};
+
+/// A JSON object's text and, once read, its members.
+#[derive(Clone)]
+pub struct RawObject {
+    /// The object's text, `{` to `}`, valid JSON.
+    text: Bytes,
+    members: OnceLock<Vec<RawMember>>,
+}
+
+/// One top-level member: where its key and value lie in the text, and their decoded forms
+/// once asked for.
+#[derive(Clone)]
+struct RawMember {
+    /// The key's characters between the quotes, as written (escapes not decoded).
+    key: Range<u32>,
+    key_escaped: bool,
+    value: Range<u32>,
+    decoded_key: OnceLock<Key>,
+    decoded_value: OnceLock<Value>,
+}
+
+impl RawObject {
+    /// Wraps the text of a JSON object. The caller guarantees `text` is one valid JSON object
+    /// (validated by a parser) and nothing else, leading and trailing whitespace aside.
+    pub fn new_validated(text: Bytes) -> RawObject {
+        let start = text
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(0);
+        let end = text
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())
+            .map_or(text.len(), |i| i + 1);
+        RawObject {
+            text: text.slice(start..end),
+            members: OnceLock::new(),
+        }
+    }
+
+    /// Like [`RawObject::new_validated`], with the members already located by the caller's
+    /// parser: `key_starts` holds, per top-level member in order, the offset in `text` of the
+    /// first byte after the key's opening quote. Falls back to scanning when the offsets do
+    /// not fit the text.
+    pub fn with_key_offsets(text: Bytes, key_starts: &[usize]) -> RawObject {
+        let raw = RawObject::new_validated(text.clone());
+        let shift = raw.text.as_ptr() as usize - text.as_ptr() as usize;
+        if let Some(members) = members_from_key_starts(&raw.text, key_starts, shift) {
+            let _ = raw.members.set(members);
+        }
+        raw
+    }
+
+    /// An object encoded once into text form: for values a source attaches unchanged to
+    /// every event it reads from one place (a file's path, its Kubernetes metadata), so each
+    /// event clones a shared buffer and each sink copies the text instead of encoding it.
+    pub fn from_object(object: &Object) -> RawObject {
+        let mut text = Vec::new();
+        crate::codec::json::write_object(&mut text, object);
+        RawObject::new_validated(Bytes::from(text))
+    }
+
+    /// The object's text, `{` to `}`.
+    pub fn text(&self) -> &Bytes {
+        &self.text
+    }
+
+    /// The text between the braces, trimmed: empty for an object without members.
+    pub fn inner_text(&self) -> &[u8] {
+        let inner = self
+            .text
+            .get(1..self.text.len().saturating_sub(1))
+            .unwrap_or_default();
+        inner.trim_ascii()
+    }
+
+    fn members(&self) -> &[RawMember] {
+        self.members.get_or_init(|| scan_members(&self.text))
+    }
+
+    pub fn len(&self) -> usize {
+        self.members().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner_text().is_empty()
+    }
+
+    fn member_key<'a>(&'a self, m: &'a RawMember) -> &'a str {
+        if m.key_escaped {
+            m.decoded_key
+                .get_or_init(|| Key::new(decode_string(&self.text[range(&m.key)])))
+                .as_str()
+        } else {
+            // Valid JSON text is UTF-8 and an unescaped key is its own decoding.
+            std::str::from_utf8(&self.text[range(&m.key)]).unwrap_or_default()
+        }
+    }
+
+    fn member_value<'a>(&'a self, m: &'a RawMember) -> &'a Value {
+        m.decoded_value
+            .get_or_init(|| decode_value(&self.text, range(&m.value)))
+    }
+
+    fn find(&self, key: &str) -> Option<&RawMember> {
+        // The last of repeated keys wins, as when parsing into a map. Unescaped keys compare
+        // as bytes, without decoding.
+        self.members().iter().rev().find(|m| {
+            if m.key_escaped {
+                self.member_key(m) == key
+            } else {
+                &self.text[range(&m.key)] == key.as_bytes()
+            }
+        })
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.find(key).is_some()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.find(key).map(|m| self.member_value(m))
+    }
+
+    /// Members in text order, with keys and values decoded (and cached) as they are visited.
+    /// Repeated keys appear once, at their first position, with their last value.
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
+        let members = self.members();
+        members.iter().enumerate().filter_map(move |(i, m)| {
+            let key = self.owned_key(m);
+            let later = members[i + 1..]
+                .iter()
+                .rev()
+                .find(|n| self.member_key(n) == key);
+            let first = !members[..i].iter().any(|n| self.member_key(n) == key);
+            first.then(|| (key, self.member_value(later.unwrap_or(m))))
+        })
+    }
+
+    fn owned_key<'a>(&'a self, m: &'a RawMember) -> &'a Key {
+        m.decoded_key
+            .get_or_init(|| Key::new(self.member_key_uncached(m)))
+    }
+
+    fn member_key_uncached(&self, m: &RawMember) -> String {
+        let raw = &self.text[range(&m.key)];
+        if m.key_escaped {
+            decode_string(raw)
+        } else {
+            String::from_utf8_lossy(raw).into_owned()
+        }
+    }
+
+    /// The members as ordinary fields, for code about to change the object.
+    pub fn into_object(self) -> Object {
+        let mut obj = Object::new();
+        for (k, v) in self.iter() {
+            obj.insert(k.clone(), v.clone());
+        }
+        obj
+    }
+
+    /// Bytes of the text, for size estimates.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+}
+
+fn range(r: &Range<u32>) -> Range<usize> {
+    r.start as usize..r.end as usize
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+/// From just after an opening quote, the index of the closing quote, and whether the string
+/// held escapes.
+fn string_end(b: &[u8], mut i: usize) -> (usize, bool) {
+    let mut escaped = false;
+    while let Some(off) = memchr::memchr2(b'"', b'\\', &b[i..]) {
+        let at = i + off;
+        if b[at] == b'\\' {
+            escaped = true;
+            i = at + 2;
+        } else {
+            return (at, escaped);
+        }
+    }
+    (b.len(), escaped)
+}
+
+/// From the first byte of a value, the index just past it.
+fn value_end(b: &[u8], i: usize) -> usize {
+    match b.get(i) {
+        Some(b'"') => string_end(b, i + 1).0 + 1,
+        Some(b'{') | Some(b'[') => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => {
+                        j = string_end(b, j + 1).0 + 1;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return j + 1;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            b.len()
+        }
+        _ => {
+            let mut j = i;
+            while j < b.len() && !matches!(b[j], b',' | b'}' | b']') && !b[j].is_ascii_whitespace()
+            {
+                j += 1;
+            }
+            j
+        }
+    }
+}
+
+/// The members of a valid object's text `b` from the start offsets of its keys (offsets in a
+/// text `shift` bytes longer at the front). Value ends are found by stepping back from the
+/// next key (over whitespace, a comma and whitespace) or from the closing brace, so string
+/// contents are never scanned.
+fn members_from_key_starts(b: &[u8], key_starts: &[usize], shift: usize) -> Option<Vec<RawMember>> {
+    let mut members = Vec::with_capacity(key_starts.len());
+    for (n, &start) in key_starts.iter().enumerate() {
+        let start = start.checked_sub(shift)?;
+        if start == 0 || b.get(start - 1) != Some(&b'"') {
+            return None;
+        }
+        let (key_end, key_escaped) = string_end(b, start);
+        let value_start = skip_ws(b, skip_ws(b, key_end + 1) + 1);
+        let mut end = match key_starts.get(n + 1) {
+            // Back from the next key's opening quote: whitespace, `,`, whitespace.
+            Some(&next) => {
+                let mut e = next.checked_sub(shift + 1)?;
+                while e > value_start && b[e - 1].is_ascii_whitespace() {
+                    e -= 1;
+                }
+                if b.get(e - 1) != Some(&b',') {
+                    return None;
+                }
+                e - 1
+            }
+            None => b.len() - 1,
+        };
+        while end > value_start && b[end - 1].is_ascii_whitespace() {
+            end -= 1;
+        }
+        if end <= value_start {
+            return None;
+        }
+        members.push(RawMember {
+            key: start as u32..key_end as u32,
+            key_escaped,
+            value: value_start as u32..end as u32,
+            decoded_key: OnceLock::new(),
+            decoded_value: OnceLock::new(),
+        });
+    }
+    Some(members)
+}
+
+/// The top-level members of a valid JSON object's text.
+fn scan_members(b: &[u8]) -> Vec<RawMember> {
+    let mut members = Vec::with_capacity(12);
+    let mut i = skip_ws(b, 1);
+    while i < b.len() && b[i] == b'"' {
+        let (key_end, key_escaped) = string_end(b, i + 1);
+        let key = i + 1..key_end;
+        // `"key"`, whitespace, `:`, whitespace.
+        let value_start = skip_ws(b, skip_ws(b, key_end + 1) + 1);
+        let end = value_end(b, value_start);
+        members.push(RawMember {
+            key: key.start as u32..key.end as u32,
+            key_escaped,
+            value: value_start as u32..end as u32,
+            decoded_key: OnceLock::new(),
+            decoded_value: OnceLock::new(),
+        });
+        // Whitespace, `,` or `}`, whitespace.
+        i = skip_ws(b, end);
+        if b.get(i) == Some(&b',') {
+            i = skip_ws(b, i + 1);
+        } else {
+            break;
+        }
+    }
+    members
+}
+
+/// Decodes the value at `at` in `text` (a slice of a validated document).
+fn decode_value(text: &Bytes, at: Range<usize>) -> Value {
+    let b = &text[at.clone()];
+    match b.first() {
+        Some(b'"') => {
+            let inner = at.start + 1..at.end - 1;
+            let raw = &text[inner.clone()];
+            if memchr::memchr(b'\\', raw).is_none() {
+                Value::Bytes(text.slice(inner))
+            } else {
+                Value::Bytes(Bytes::from(decode_string(raw)))
+            }
+        }
+        Some(b'{') => Value::Object(Object::from_raw(RawObject {
+            text: text.slice(at),
+            members: OnceLock::new(),
+        })),
+        Some(b'[') => {
+            let mut items = Vec::new();
+            let mut i = skip_ws(b, 1);
+            while i < b.len() && b[i] != b']' {
+                let end = value_end(b, i);
+                items.push(decode_value(text, at.start + i..at.start + end));
+                i = skip_ws(b, end);
+                if b.get(i) == Some(&b',') {
+                    i = skip_ws(b, i + 1);
+                }
+            }
+            Value::Array(items)
+        }
+        Some(b't') => Value::Bool(true),
+        Some(b'f') => Value::Bool(false),
+        Some(b'n') | None => Value::Null,
+        Some(_) => decode_number(b),
+    }
+}
+
+/// A JSON number: an integer when it has no fraction or exponent and fits in `i64`, else a
+/// float (as the tape-based parser does).
+fn decode_number(b: &[u8]) -> Value {
+    let s = std::str::from_utf8(b).unwrap_or("0");
+    if !b.iter().any(|c| matches!(c, b'.' | b'e' | b'E')) {
+        if let Ok(i) = s.parse::<i64>() {
+            return Value::Integer(i);
+        }
+    }
+    Value::Float(s.parse::<f64>().unwrap_or(f64::NAN))
+}
+
+/// Decodes the characters of a JSON string (between its quotes).
+fn decode_string(raw: &[u8]) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let Some(off) = memchr::memchr(b'\\', &raw[i..]) else {
+            out.extend_from_slice(&raw[i..]);
+            break;
+        };
+        out.extend_from_slice(&raw[i..i + off]);
+        i += off + 1;
+        let Some(&esc) = raw.get(i) else { break };
+        i += 1;
+        match esc {
+            b'n' => out.push(b'\n'),
+            b't' => out.push(b'\t'),
+            b'r' => out.push(b'\r'),
+            b'b' => out.push(0x08),
+            b'f' => out.push(0x0c),
+            b'u' => {
+                let unit = |at: usize| {
+                    raw.get(at..at + 4)
+                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .and_then(|h| u16::from_str_radix(h, 16).ok())
+                };
+                let Some(first) = unit(i) else { break };
+                i += 4;
+                let mut units = vec![first];
+                if (0xD800..0xDC00).contains(&first) && raw.get(i..i + 2) == Some(b"\\u") {
+                    if let Some(second) = unit(i + 2) {
+                        if (0xDC00..0xE000).contains(&second) {
+                            units.push(second);
+                            i += 6;
+                        }
+                    }
+                }
+                let decoded = String::from_utf16_lossy(&units);
+                out.extend_from_slice(decoded.as_bytes());
+            }
+            other => out.push(other),
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> RawObject {
+        RawObject::new_validated(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    #[test]
+    fn finds_members_and_decodes_them_on_demand() {
+        let o = raw(
+            r#" { "level" : "info", "n":-3, "big": 18446744073709551615, "f": 0.5e1,
+                 "s":"a \"q\" \u00e9 \ud83d\ude00 \\", "ok":true, "no":false, "nil":null,
+                 "nested":{"a":[1,{"b":"}"},[]],"c":"x]"}, "last":[] } "#,
+        );
+        assert_eq!(o.len(), 10);
+        assert_eq!(o.get("level"), Some(&Value::from("info")));
+        assert_eq!(o.get("n"), Some(&Value::Integer(-3)));
+        assert_eq!(o.get("big"), Some(&Value::Float(18446744073709551615.0)));
+        assert_eq!(o.get("f"), Some(&Value::Float(5.0)));
+        assert_eq!(o.get("s"), Some(&Value::from("a \"q\" é 😀 \\")));
+        assert_eq!(o.get("ok"), Some(&Value::Bool(true)));
+        assert_eq!(o.get("no"), Some(&Value::Bool(false)));
+        assert_eq!(o.get("nil"), Some(&Value::Null));
+        assert_eq!(o.get("last"), Some(&Value::Array(vec![])));
+        assert_eq!(o.get("missing"), None);
+        let nested = o.get("nested").and_then(Value::as_object).unwrap();
+        assert_eq!(nested.get("c"), Some(&Value::from("x]")));
+        let a = nested.get("a").unwrap();
+        assert_eq!(a.to_json(), serde_json::json!([1, {"b": "}"}, []]));
+        assert_eq!(o.inner_text().first(), Some(&b'"'));
+        assert_eq!(o.inner_text().last(), Some(&b']'));
+    }
+
+    #[test]
+    fn members_from_key_offsets_match_the_scan() {
+        let text = r#"  {"a" : "x,y" , "b\"c":{"d":[1,2]},"e":  -1.5e3 ,"f":true }"#;
+        let starts: Vec<usize> = text
+            .match_indices(['"'])
+            .map(|(i, _)| i + 1)
+            .filter(|&i| {
+                ["a\"", "b\\", "e\"", "f\""]
+                    .iter()
+                    .any(|k| text[i..].starts_with(k))
+            })
+            .collect();
+        assert_eq!(starts.len(), 4);
+        let bytes = Bytes::copy_from_slice(text.as_bytes());
+        let fast = RawObject::with_key_offsets(bytes.clone(), &starts);
+        let scanned = RawObject::new_validated(bytes);
+        assert!(fast.members.get().is_some());
+        let a: Vec<_> = fast.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let b: Vec<_> = scanned
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(a, b);
+        assert_eq!(fast.get("e"), Some(&Value::Float(-1500.0)));
+        // Offsets that do not fit fall back to the scan.
+        let odd = RawObject::with_key_offsets(Bytes::from_static(b"{\"a\":1}"), &[0]);
+        assert_eq!(odd.get("a"), Some(&Value::Integer(1)));
+    }
+
+    #[test]
+    fn escaped_keys_and_repeated_keys() {
+        let o = raw(r#"{"a\"b":1,"x":1,"x":2}"#);
+        assert_eq!(o.get("a\"b"), Some(&Value::Integer(1)));
+        assert_eq!(o.get("x"), Some(&Value::Integer(2)));
+        let keys: Vec<_> = o.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("a\"b".to_string(), Value::Integer(1)),
+                ("x".to_string(), Value::Integer(2))
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_objects() {
+        for text in ["{}", " { } ", "{\n}"] {
+            let o = raw(text);
+            assert!(o.is_empty(), "{text:?}");
+            assert_eq!(o.len(), 0);
+            assert!(o.inner_text().is_empty());
+        }
+    }
+
+    #[test]
+    fn agrees_with_serde_json_on_generated_documents() {
+        // Every member decoded lazily equals what serde_json reads from the same text.
+        let docs = [
+            r#"{"ts":"2026-11-22T08:00:00Z","level":"warn","seq":7,"msg":"tab\there \"quoted\" back\\slash 東京 😀","latency_ms":12.5,"http":{"status":500,"method":"GET"}}"#,
+            r#"{"a":[[],[[]],{}],"b":"\u0000\u001f\/","c":-0.0,"d":1e-7,"e":123456789012}"#,
+        ];
+        for doc in docs {
+            let o = raw(doc);
+            let expected: serde_json::Value = serde_json::from_str(doc).unwrap();
+            let expected = expected.as_object().unwrap();
+            assert_eq!(o.len(), expected.len());
+            for (k, v) in expected {
+                assert_eq!(o.get(k).map(Value::to_json).as_ref(), Some(v), "{k}");
+            }
+        }
+    }
+}
