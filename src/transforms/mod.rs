@@ -142,6 +142,9 @@ impl TransformConfig {
             "parse_timestamp" => options::<parse_timestamp::ParseTimestampConfig>(generator),
             "add_fields" => options::<add_fields::AddFieldsConfig>(generator),
             "host" => options::<host::HostConfig>(generator),
+            "kubernetes_metadata" => {
+                options::<kubernetes_metadata::KubernetesMetadataConfig>(generator)
+            }
             "remove_fields" => options::<remove_fields::RemoveFieldsConfig>(generator),
             "rename_fields" => options::<rename_fields::RenameFieldsConfig>(generator),
             "coerce" => options::<coerce::CoerceConfig>(generator),
