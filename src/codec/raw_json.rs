@@ -26,6 +26,8 @@ pub struct RawObject {
     /// The object's text, `{` to `}`, valid JSON.
     text: Bytes,
     members: OnceLock<Vec<RawMember>>,
+    /// Decoded keys, in member order: built only when something iterates the fields.
+    keys: OnceLock<Vec<Key>>,
 }
 
 /// One top-level member: where its key and value lie in the text, and their decoded forms
@@ -36,7 +38,6 @@ struct RawMember {
     key: Range<u32>,
     key_escaped: bool,
     value: Range<u32>,
-    decoded_key: OnceLock<Key>,
     decoded_value: OnceLock<Value>,
 }
 
@@ -55,6 +56,7 @@ impl RawObject {
         RawObject {
             text: text.slice(start..end),
             members: OnceLock::new(),
+            keys: OnceLock::new(),
         }
     }
 
@@ -106,17 +108,6 @@ impl RawObject {
         self.inner_text().is_empty()
     }
 
-    fn member_key<'a>(&'a self, m: &'a RawMember) -> &'a str {
-        if m.key_escaped {
-            m.decoded_key
-                .get_or_init(|| Key::new(decode_string(&self.text[range(&m.key)])))
-                .as_str()
-        } else {
-            // Valid JSON text is UTF-8 and an unescaped key is its own decoding.
-            std::str::from_utf8(&self.text[range(&m.key)]).unwrap_or_default()
-        }
-    }
-
     fn member_value<'a>(&'a self, m: &'a RawMember) -> &'a Value {
         m.decoded_value
             .get_or_init(|| decode_value(&self.text, range(&m.value)))
@@ -127,7 +118,7 @@ impl RawObject {
         // as bytes, without decoding.
         self.members().iter().rev().find(|m| {
             if m.key_escaped {
-                self.member_key(m) == key
+                self.member_key_uncached(m) == key
             } else {
                 &self.text[range(&m.key)] == key.as_bytes()
             }
@@ -146,20 +137,18 @@ impl RawObject {
     /// Repeated keys appear once, at their first position, with their last value.
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
         let members = self.members();
-        members.iter().enumerate().filter_map(move |(i, m)| {
-            let key = self.owned_key(m);
-            let later = members[i + 1..]
+        let keys = self.keys.get_or_init(|| {
+            members
                 .iter()
-                .rev()
-                .find(|n| self.member_key(n) == key);
-            let first = !members[..i].iter().any(|n| self.member_key(n) == key);
-            first.then(|| (key, self.member_value(later.unwrap_or(m))))
+                .map(|m| Key::new(self.member_key_uncached(m)))
+                .collect()
+        });
+        members.iter().enumerate().filter_map(move |(i, m)| {
+            let key = &keys[i];
+            let later = (i + 1..members.len()).rev().find(|&j| keys[j] == *key);
+            let first = !keys[..i].contains(key);
+            first.then(|| (key, self.member_value(later.map_or(m, |j| &members[j]))))
         })
-    }
-
-    fn owned_key<'a>(&'a self, m: &'a RawMember) -> &'a Key {
-        m.decoded_key
-            .get_or_init(|| Key::new(self.member_key_uncached(m)))
     }
 
     fn member_key_uncached(&self, m: &RawMember) -> String {
@@ -287,7 +276,6 @@ fn members_from_key_starts(b: &[u8], key_starts: &[usize], shift: usize) -> Opti
             key: start as u32..key_end as u32,
             key_escaped,
             value: value_start as u32..end as u32,
-            decoded_key: OnceLock::new(),
             decoded_value: OnceLock::new(),
         });
     }
@@ -308,7 +296,6 @@ fn scan_members(b: &[u8]) -> Vec<RawMember> {
             key: key.start as u32..key.end as u32,
             key_escaped,
             value: value_start as u32..end as u32,
-            decoded_key: OnceLock::new(),
             decoded_value: OnceLock::new(),
         });
         // Whitespace, `,` or `}`, whitespace.
@@ -338,6 +325,7 @@ fn decode_value(text: &Bytes, at: Range<usize>) -> Value {
         Some(b'{') => Value::Object(Object::from_raw(RawObject {
             text: text.slice(at),
             members: OnceLock::new(),
+            keys: OnceLock::new(),
         })),
         Some(b'[') => {
             let mut items = Vec::new();

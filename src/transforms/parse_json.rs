@@ -67,8 +67,8 @@ impl std::fmt::Debug for JsonParser {
     }
 }
 
-/// Most top-level keys checked without allocating; larger objects are built as values.
-const MAX_RAW_KEYS: usize = 64;
+/// Top-level keys checked without allocating (larger objects spill to the heap).
+type KeyList<'t> = smallvec::SmallVec<[&'t str; 24]>;
 
 /// What [`JsonParser::parse_lazy`] made of a text.
 pub enum Parsed {
@@ -95,26 +95,22 @@ impl JsonParser {
         let result = match parsed {
             Ok(()) => {
                 let nodes = &tape.0;
-                let mut keys: [&str; MAX_RAW_KEYS] = [""; MAX_RAW_KEYS];
-                let members = match nodes.first() {
-                    Some(Node::Object { len, count })
-                        if *count + 1 == nodes.len() && *len <= MAX_RAW_KEYS =>
-                    {
-                        let len = *len;
-                        (top_level_keys(nodes, &mut keys[..len]) && keys_ok(&keys[..len]))
-                            .then_some(len)
+                let mut keys = KeyList::new();
+                let lazy = match nodes.first() {
+                    Some(Node::Object { len, count }) if *count + 1 == nodes.len() => {
+                        top_level_keys(nodes, *len, &mut keys) && keys_ok(&keys)
                     }
-                    _ => None,
+                    _ => false,
                 };
-                if let Some(len) = members {
+                if lazy {
                     // Keys sit at the same offsets in the scratch copy and in the input.
-                    let mut key_starts = [0usize; MAX_RAW_KEYS];
-                    for (start, key) in key_starts.iter_mut().zip(&keys[..len]) {
-                        *start = (key.as_ptr() as usize).wrapping_sub(base);
-                    }
+                    let key_starts: smallvec::SmallVec<[usize; 24]> = keys
+                        .iter()
+                        .map(|key| (key.as_ptr() as usize).wrapping_sub(base))
+                        .collect();
                     Some(Parsed::Raw(RawObject::with_key_offsets(
                         input.clone(),
-                        &key_starts[..len],
+                        &key_starts,
                     )))
                 } else {
                     let mut i = 0;
@@ -154,19 +150,19 @@ impl JsonParser {
 
 /// Fills `keys` with the top-level keys of the object at the tape's start; false when a key
 /// repeats.
-fn top_level_keys<'t>(nodes: &[Node<'t>], keys: &mut [&'t str]) -> bool {
+fn top_level_keys<'t>(nodes: &[Node<'t>], len: usize, keys: &mut KeyList<'t>) -> bool {
     let mut i = 1;
     let mut seen = 0u64;
-    for slot in 0..keys.len() {
+    for _ in 0..len {
         let Some(Node::String(key)) = nodes.get(i) else {
             return false;
         };
         let sig = crate::event::key_signature(key);
-        if seen & sig != 0 && keys[..slot].contains(key) {
+        if seen & sig != 0 && keys.contains(key) {
             return false;
         }
         seen |= sig;
-        keys[slot] = key;
+        keys.push(key);
         i += match nodes.get(i + 1) {
             Some(Node::Object { count, .. }) | Some(Node::Array { count, .. }) => 2 + count,
             _ => 2,

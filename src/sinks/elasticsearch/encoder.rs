@@ -138,7 +138,14 @@ pub struct BulkEncoder {
     document: Vec<u8>,
     rendered: String,
     sanitized: String,
+    rendered_namespace: String,
     target_name: String,
+    /// The rendered (dataset, namespace) that `target_name` and `data_stream_fields` were
+    /// made from: consecutive events usually share them, so the names are sanitized and the
+    /// ECS fields encoded once per change rather than per event.
+    target_made_from: Option<(String, String)>,
+    /// `,"data_stream":{…}}`, spliced in before a document's closing brace.
+    data_stream_fields: Vec<u8>,
     id_text: String,
     pub stats: EncodeStats,
 }
@@ -159,7 +166,10 @@ impl BulkEncoder {
             document: Vec::with_capacity(1024),
             rendered: String::new(),
             sanitized: String::new(),
+            rendered_namespace: String::new(),
             target_name: String::new(),
+            target_made_from: None,
+            data_stream_fields: Vec::new(),
             id_text: String::new(),
             stats: EncodeStats::default(),
         }
@@ -186,26 +196,17 @@ impl BulkEncoder {
         let doc_start = out.len();
         out.extend_from_slice(&self.document);
         if let TargetStrategy::DataStream {
-            kind,
-            sync_fields: true,
-            ..
+            sync_fields: true, ..
         } = &self.target
         {
             if event.fields.get("data_stream").is_none() {
                 // Splice the ECS data_stream fields in before the closing brace.
                 out.pop();
                 if event.fields.is_empty() {
-                    out.extend_from_slice(b"\"data_stream\":{\"type\":");
+                    out.extend_from_slice(&self.data_stream_fields[1..]);
                 } else {
-                    out.extend_from_slice(b",\"data_stream\":{\"type\":");
+                    out.extend_from_slice(&self.data_stream_fields);
                 }
-                write_str(out, kind.as_bytes());
-                let (dataset, namespace) = split_stream_name(&self.target_name, kind);
-                out.extend_from_slice(b",\"dataset\":");
-                write_str(out, dataset.as_bytes());
-                out.extend_from_slice(b",\"namespace\":");
-                write_str(out, namespace.as_bytes());
-                out.extend_from_slice(b"}}");
             }
         }
         out.push(b'\n');
@@ -219,7 +220,6 @@ impl BulkEncoder {
     }
 
     fn render_target(&mut self, event: &Event) {
-        self.target_name.clear();
         match &self.target {
             TargetStrategy::DataStream {
                 kind,
@@ -227,20 +227,45 @@ impl BulkEncoder {
                 namespace,
                 ..
             } => {
-                self.target_name.push_str(kind);
-                self.target_name.push('-');
                 let missing = dataset.render(event, &mut self.rendered).is_some();
-                let fallback = if missing { "" } else { &self.rendered };
-                sanitize_name_part_into(fallback, "generic", &mut self.sanitized);
-                self.target_name.push_str(&self.sanitized);
-                self.target_name.push('-');
-                let missing_ns = namespace.render(event, &mut self.rendered).is_some();
-                let fallback = if missing_ns { "" } else { &self.rendered };
-                sanitize_name_part_into(fallback, "default", &mut self.sanitized);
-                self.target_name.push_str(&self.sanitized);
+                let missing_ns = namespace
+                    .render(event, &mut self.rendered_namespace)
+                    .is_some();
                 if missing || missing_ns {
                     self.stats.missing_target_fields += 1;
                 }
+                let raw_dataset = if missing { "" } else { &self.rendered };
+                let raw_namespace = if missing_ns {
+                    ""
+                } else {
+                    &self.rendered_namespace
+                };
+                if self
+                    .target_made_from
+                    .as_ref()
+                    .is_some_and(|(d, n)| d == raw_dataset && n == raw_namespace)
+                {
+                    return;
+                }
+                self.target_name.clear();
+                self.target_name.push_str(kind);
+                self.target_name.push('-');
+                sanitize_name_part_into(raw_dataset, "generic", &mut self.sanitized);
+                self.target_name.push_str(&self.sanitized);
+                let dataset_part = self.sanitized.clone();
+                self.target_name.push('-');
+                sanitize_name_part_into(raw_namespace, "default", &mut self.sanitized);
+                self.target_name.push_str(&self.sanitized);
+                let fields = &mut self.data_stream_fields;
+                fields.clear();
+                fields.extend_from_slice(b",\"data_stream\":{\"type\":");
+                write_str(fields, kind.as_bytes());
+                fields.extend_from_slice(b",\"dataset\":");
+                write_str(fields, dataset_part.as_bytes());
+                fields.extend_from_slice(b",\"namespace\":");
+                write_str(fields, self.sanitized.as_bytes());
+                fields.extend_from_slice(b"}}");
+                self.target_made_from = Some((raw_dataset.to_string(), raw_namespace.to_string()));
             }
             TargetStrategy::Index(template) => {
                 if template.render(event, &mut self.rendered).is_some() {
@@ -274,12 +299,6 @@ impl BulkEncoder {
             }
         }
     }
-}
-
-/// `<kind>-<dataset>-<namespace>` back into its parts (dataset and namespace hold no `-`).
-fn split_stream_name<'a>(name: &'a str, kind: &str) -> (&'a str, &'a str) {
-    let rest = name.get(kind.len() + 1..).unwrap_or("");
-    rest.split_once('-').unwrap_or((rest, ""))
 }
 
 /// The automatic id: the origin's 16 bytes, or a hash of the document.
