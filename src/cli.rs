@@ -1,5 +1,5 @@
-//! The command line: `run`, `validate`, `test`, `graph`, and the live views `top` and `tap`
-//! of a running pipeline's API.
+//! The command line: `run`, `validate`, `test`, `graph`, `schema`, `replay`, and the live
+//! views `top` and `tap` of a running pipeline's API.
 //!
 //! Exit codes (documented in `--help` and the README):
 //! - 0: success (a run drained completely, a config is valid);
@@ -26,9 +26,11 @@ pub const EXIT_RUNTIME: u8 = 1;
 const EXAMPLES: &str = "\
 Examples:
   logweir run -c pipelines/quickstart.toml       run a pipeline until its sources finish
+  logweir run --config-dir /etc/logweir --watch  merge every *.toml there; reload on change
   logweir validate -c pipelines/kubernetes.toml  check a pipeline, print errors as FILE:LINE:COL
   logweir test -c pipelines/quickstart.toml      run the pipeline's [[tests]] on its transforms
   logweir graph -c pipelines/quickstart.toml --format mermaid
+  logweir schema > logweir.schema.json          JSON Schema of the configuration (editors)
   logweir replay -c pipelines/replay.toml        replay archived objects (s3_archive source)
   logweir top --api 127.0.0.1:9598               live events/s, bytes/s, errors per component
   logweir tap --api 127.0.0.1:9598 parse --limit 20   print events leaving `parse` as NDJSON
@@ -56,44 +58,83 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where the pipeline configuration comes from: files and directories, merged into one graph.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// A pipeline file; may be given more than once.
+    #[arg(short, long = "config", value_name = "FILE")]
+    pub config: Vec<PathBuf>,
+    /// A directory whose `*.toml` files (sorted by name) are loaded; may be given more than
+    /// once.
+    #[arg(long = "config-dir", value_name = "DIR")]
+    pub config_dir: Vec<PathBuf>,
+}
+
+impl ConfigArgs {
+    /// `a.toml, b.toml` for messages.
+    fn describe(&self) -> String {
+        self.config
+            .iter()
+            .chain(&self.config_dir)
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn load(&self) -> Result<PipelineConfig, crate::config::ConfigErrors> {
+        PipelineConfig::load_all(&self.config, &self.config_dir)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a pipeline until its sources finish or SIGINT/SIGTERM.
+    /// Run a pipeline until its sources finish or SIGINT/SIGTERM. SIGHUP reloads the
+    /// configuration: only changed components are rebuilt.
     Run {
-        /// The pipeline file.
-        #[arg(short, long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// After SIGINT/SIGTERM, how long in-flight events may take to reach the sinks.
         #[arg(long, default_value_t = 30)]
         drain_timeout_secs: u64,
+        /// Reload when a configuration file changes (also the symlink swap of a Kubernetes
+        /// ConfigMap volume).
+        #[arg(long)]
+        watch: bool,
     },
     /// Run a pipeline reading an S3 archive (an `s3_archive` source) with a progress bar.
     Replay {
-        /// The pipeline file; at least one source must be of type `s3_archive`.
-        #[arg(short, long)]
-        config: PathBuf,
+        /// The pipeline; at least one source must be of type `s3_archive`.
+        #[command(flatten)]
+        config: ConfigArgs,
         /// After SIGINT/SIGTERM, how long in-flight events may take to reach the sinks.
         #[arg(long, default_value_t = 30)]
         drain_timeout_secs: u64,
     },
-    /// Check a pipeline file and report every error with FILE:LINE:COL.
+    /// Check a pipeline and report every error with FILE:LINE:COL, and warnings about what
+    /// is valid but likely wrong.
     Validate {
-        #[arg(short, long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Fail (exit 78) when there are warnings.
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Run the pipeline's `[[tests]]`: feed their events through the transforms only (no
     /// sources, no sinks) and check the outputs; prints a diff for each failure.
     Test {
-        #[arg(short, long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
     /// Print the pipeline graph.
     Graph {
-        #[arg(short, long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
     },
+    /// Print the JSON Schema of the configuration (for editors; committed at
+    /// `pipelines/schema/logweir.schema.json`).
+    Schema,
     /// Live table of every component's events/s, bytes/s, errors and buffer fill, from the
     /// `/metrics` of a running logweir (q to quit).
     Top {
@@ -135,14 +176,18 @@ fn init_logging(format: LogFormat, level: &str) {
     };
 }
 
-fn load(path: &std::path::Path) -> Result<PipelineConfig, ExitCode> {
-    PipelineConfig::load(path).map_err(|errors| {
+fn load(args: &ConfigArgs) -> Result<PipelineConfig, ExitCode> {
+    if args.config.is_empty() && args.config_dir.is_empty() {
+        eprintln!("give the pipeline with `--config FILE` (repeatable) or `--config-dir DIR`");
+        return Err(ExitCode::from(2));
+    }
+    args.load().map_err(|errors| {
         eprintln!("{errors}");
         eprintln!(
             "{} error{} in {}",
             errors.0.len(),
             if errors.0.len() == 1 { "" } else { "s" },
-            path.display()
+            args.describe()
         );
         ExitCode::from(EXIT_CONFIG)
     })
@@ -153,15 +198,36 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log_level);
     match cli.command {
-        Command::Validate { config } => match load(&config) {
+        Command::Validate {
+            config: args,
+            deny_warnings,
+        } => match load(&args) {
             Ok(c) if !build_transforms(&c) => ExitCode::from(EXIT_CONFIG),
             Ok(c) => {
+                let warnings = crate::config::lint::lint(&c);
+                for w in &warnings {
+                    eprintln!("{w}");
+                }
+                if deny_warnings && !warnings.is_empty() {
+                    eprintln!(
+                        "{} warning{} in {} (--deny-warnings)",
+                        warnings.len(),
+                        if warnings.len() == 1 { "" } else { "s" },
+                        args.describe()
+                    );
+                    return ExitCode::from(EXIT_CONFIG);
+                }
                 println!(
-                    "{}: ok ({} sources, {} transforms, {} sinks)",
-                    config.display(),
+                    "{}: ok ({} sources, {} transforms, {} sinks{})",
+                    args.describe(),
                     c.sources.len(),
                     c.transforms.len(),
-                    c.sinks.len()
+                    c.sinks.len(),
+                    match warnings.len() {
+                        0 => String::new(),
+                        1 => ", 1 warning".to_string(),
+                        n => format!(", {n} warnings"),
+                    }
                 );
                 ExitCode::SUCCESS
             }
@@ -178,6 +244,10 @@ pub fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Schema => {
+            print!("{}", crate::config::schema::pipeline_schema_json());
+            ExitCode::SUCCESS
+        }
         Command::Top { api, interval_secs } => {
             let interval = Duration::from_secs_f64(interval_secs.clamp(0.1, 3600.0));
             match crate::top::run(&api, interval) {
@@ -201,10 +271,11 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Run {
-            config,
+            config: args,
             drain_timeout_secs,
+            watch,
         } => {
-            let config = match load(&config) {
+            let config = match load(&args) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
@@ -212,20 +283,25 @@ pub fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(code) => return code,
             };
-            runtime.block_on(run(config, Duration::from_secs(drain_timeout_secs)))
+            runtime.block_on(run(
+                config,
+                args,
+                watch,
+                Duration::from_secs(drain_timeout_secs),
+            ))
         }
         Command::Replay {
-            config: path,
+            config: args,
             drain_timeout_secs,
         } => {
-            let config = match load(&path) {
+            let config = match load(&args) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
             if !crate::replay::has_archive_source(&config) {
                 eprintln!(
                     "{}: `logweir replay` needs a source of type `s3_archive`",
-                    path.display()
+                    args.describe()
                 );
                 return ExitCode::from(EXIT_CONFIG);
             }
@@ -235,7 +311,7 @@ pub fn main() -> ExitCode {
             };
             runtime.block_on(async move {
                 let progress = crate::replay::ProgressDisplay::start();
-                let code = run(config, Duration::from_secs(drain_timeout_secs)).await;
+                let code = run(config, args, false, Duration::from_secs(drain_timeout_secs)).await;
                 progress.finish();
                 code
             })
@@ -254,10 +330,8 @@ fn build_transforms(config: &PipelineConfig) -> bool {
         if let Err(e) = decl.config.build(&decl.id, &ctx) {
             errors += 1;
             eprintln!(
-                "{}:{}:{}: transform `{}` ({}): {e}",
-                config.file.display(),
-                decl.location.line,
-                decl.location.column,
+                "{}: transform `{}` ({}): {e}",
+                decl.place(),
                 decl.id,
                 decl.type_name
             );
@@ -370,7 +444,12 @@ fn tap(api: &str, component_id: &str, rate: u64, limit: Option<u64>) -> Result<(
     })
 }
 
-async fn run(config: PipelineConfig, drain_deadline: Duration) -> ExitCode {
+async fn run(
+    config: PipelineConfig,
+    args: ConfigArgs,
+    watch: bool,
+    drain_deadline: Duration,
+) -> ExitCode {
     let api_shutdown = tokio_util::sync::CancellationToken::new();
     let instrumentation = crate::topology::Instrumentation {
         measure_bytes: config.api.is_some(),
@@ -388,7 +467,13 @@ async fn run(config: PipelineConfig, drain_deadline: Duration) -> ExitCode {
         }
     }
     let _stop_api = api_shutdown.drop_guard();
-    let topology = match Topology::start_with(&config, &instrumentation) {
+    for w in crate::config::lint::lint(&config) {
+        tracing::warn!("{w}");
+    }
+    // Served from the start (at 0), so a rise is visible to `increase()` and alerts.
+    metrics::counter!(crate::internal_metrics::CONFIG_RELOADS).increment(0);
+    metrics::counter!(crate::internal_metrics::CONFIG_RELOAD_FAILURES).increment(0);
+    let mut topology = match Topology::start_with(&config, &instrumentation) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{}: {e}", config.file.display());
@@ -396,23 +481,55 @@ async fn run(config: PipelineConfig, drain_deadline: Duration) -> ExitCode {
         }
     };
     tracing::info!(
-        config = %config.file.display(),
+        config = %args.describe(),
         sources = config.sources.len(),
         transforms = config.transforms.len(),
         sinks = config.sinks.len(),
         "pipeline started"
     );
     let shutdown = topology.shutdown_token();
-    let signals = tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!(
-            deadline_secs = drain_deadline.as_secs(),
-            "stopping: draining in-flight events"
-        );
-        shutdown.cancel();
-    });
+    let signals = {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!(
+                deadline_secs = drain_deadline.as_secs(),
+                "stopping: draining in-flight events"
+            );
+            shutdown.cancel();
+        })
+    };
+    // Reload requests: SIGHUP always, file changes with --watch. One pending request is
+    // enough (the reload reads the files as they are then), so the channel holds one.
+    let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel::<&'static str>(1);
+    let hangups = tokio::spawn(crate::reload::forward_hangups(reload_tx.clone()));
+    let _watcher = if watch {
+        match crate::reload::watch(&args.config, &args.config_dir, reload_tx.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                eprintln!("cannot watch the configuration: {e}");
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        }
+    } else {
+        None
+    };
+    drop(reload_tx);
+    let mut sinks = config.sinks.clone();
+    loop {
+        tokio::select! {
+            more = topology.next_finished() => if !more { break },
+            () = shutdown.cancelled() => break,
+            Some(trigger) = reload_rx.recv() => {
+                if let Some(new) = crate::reload::reload(&mut topology, &args, trigger) {
+                    sinks = new.sinks;
+                }
+            }
+        }
+    }
     let report = topology.wait(drain_deadline).await;
     signals.abort();
+    hangups.abort();
     // Open taps end with the pipeline.
     instrumentation.taps.close_all();
     for (id, error) in &report.failures {
@@ -424,7 +541,7 @@ async fn run(config: PipelineConfig, drain_deadline: Duration) -> ExitCode {
             report.aborted.join(", ")
         );
     }
-    for sink in &config.sinks {
+    for sink in &sinks {
         if let crate::sinks::SinkConfig::File(f) = &sink.config {
             eprintln!("output of sink `{}`: {}", sink.id, f.path);
         }

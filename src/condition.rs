@@ -142,6 +142,19 @@ impl std::str::FromStr for Condition {
     }
 }
 
+impl schemars::JsonSchema for Condition {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Condition".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A condition, e.g. `.level != \"debug\" && exists(.kubernetes.namespace)`: comparisons, `&&`, `||`, `!`, `exists`, `match`, `=~`, `contains`, `starts_with`, `ends_with`, `in`."
+        })
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for Condition {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Condition, D::Error> {
         let source = String::deserialize(deserializer)?;

@@ -66,6 +66,11 @@ pub const SOURCE_OPEN_CONNECTIONS: &str = "logweir_source_open_connections";
 pub const READY: &str = "logweir_ready";
 /// Seconds since the Unix epoch when the process started (gauge).
 pub const START_TIME: &str = "logweir_start_time_seconds";
+/// Configuration reloads that changed the running pipeline (counter).
+pub const CONFIG_RELOADS: &str = "logweir_config_reloads_total";
+/// Configuration reloads refused: invalid configuration, a component that cannot be built or
+/// replaced; the pipeline kept running unchanged (counter).
+pub const CONFIG_RELOAD_FAILURES: &str = "logweir_config_reload_failures_total";
 /// Events `kubernetes_metadata` passed on without metadata, by `reason`: `not_ready` (no
 /// LIST has succeeded yet), `not_found` (the pod is not cached) (counter).
 pub const KUBERNETES_METADATA_MISSES: &str = "logweir_kubernetes_metadata_misses_total";
@@ -194,6 +199,16 @@ pub const ALL: &[(&str, MetricKind, &str)] = &[
         START_TIME,
         MetricKind::Gauge,
         "Seconds since the Unix epoch when the process started.",
+    ),
+    (
+        CONFIG_RELOADS,
+        MetricKind::Counter,
+        "Configuration reloads that changed the running pipeline.",
+    ),
+    (
+        CONFIG_RELOAD_FAILURES,
+        MetricKind::Counter,
+        "Configuration reloads refused; the pipeline kept running unchanged.",
     ),
     (
         KUBERNETES_METADATA_MISSES,

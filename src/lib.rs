@@ -20,6 +20,7 @@ pub mod internal_logs;
 pub mod internal_metrics;
 pub mod pipeline_tests;
 pub mod readiness;
+pub mod reload;
 pub mod replay;
 pub mod sinks;
 pub mod sources;

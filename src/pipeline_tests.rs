@@ -35,7 +35,7 @@ use crate::topology::{Transform, TransformOutput};
 use crate::transforms::TransformContext;
 
 /// One `[[tests]]` table.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineTestConfig {
     /// What the test proves, shown in the report.
@@ -47,14 +47,16 @@ pub struct PipelineTestConfig {
     pub outputs: Vec<TestOutputConfig>,
     /// Transform outputs (`id` or `id.route`) that must emit nothing.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub no_outputs_from: Vec<Spanned<String>>,
 }
 
 /// One `[[tests.inputs]]` table: events fed into the input of a transform.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestInputConfig {
     /// The transform whose input receives the events.
+    #[schemars(with = "String")]
     pub insert_at: Spanned<String>,
     /// Events as tables of fields (`@timestamp` in RFC 3339 is typed; absent = now).
     #[serde(default)]
@@ -68,10 +70,11 @@ pub struct TestInputConfig {
 }
 
 /// One `[[tests.outputs]]` table: what a transform output must have emitted.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestOutputConfig {
     /// The transform output to check: `id`, or `id.route` for a route.
+    #[schemars(with = "String")]
     pub extract_from: Spanned<String>,
     /// Conditions every emitted event must satisfy.
     #[serde(default)]

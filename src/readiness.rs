@@ -126,12 +126,32 @@ impl Readiness {
     /// Registers sink `id` (not ready until its handle is marked healthy).
     pub fn register(&self, id: &str) -> ReadinessHandle {
         let handle = ReadinessHandle::detached(id);
+        self.attach(&handle);
+        handle
+    }
+
+    /// Registers `handle`, replacing any registration of the same sink id: a sink rebuilt by
+    /// a reload. The rebuilt sink inherits its predecessor's readiness, which is sticky
+    /// across reloads as across outages (a configuration change reaches every agent of a
+    /// cluster at once, and must not take them all out of service together).
+    pub fn attach(&self, handle: &ReadinessHandle) {
+        let mut sinks = self.inner.sinks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(previous) = sinks.iter().find(|s| s.id == handle.state.id) {
+            if previous.ready.load(Ordering::Acquire) {
+                handle.state.ready.store(true, Ordering::Release);
+            }
+        }
+        sinks.retain(|s| s.id != handle.state.id);
+        sinks.push(Arc::clone(&handle.state));
+    }
+
+    /// Forgets sink `id` (a reload removed it).
+    pub fn unregister(&self, id: &str) {
         self.inner
             .sinks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(Arc::clone(&handle.state));
-        handle
+            .retain(|s| s.id != id);
     }
 
     /// Every sink is registered and running.
@@ -182,6 +202,30 @@ mod tests {
         assert!(report.is_ready(), "readiness is sticky");
         assert!(!report.sinks[1].healthy);
         assert!(report.to_json().contains(r#""not_ready":[]"#));
+    }
+
+    #[test]
+    fn a_rebuilt_sink_inherits_readiness_and_a_removed_one_leaves() {
+        let readiness = Readiness::new();
+        let es = readiness.register("es");
+        let s3 = readiness.register("s3");
+        readiness.set_started();
+        es.mark_healthy();
+        // Reload: `es` and `s3` rebuilt; only `es` had delivered.
+        let es2 = ReadinessHandle::detached("es");
+        readiness.attach(&es2);
+        let s3_2 = ReadinessHandle::detached("s3");
+        readiness.attach(&s3_2);
+        let report = readiness.report();
+        assert_eq!(report.sinks.len(), 2);
+        assert!(es2.is_ready());
+        assert!(!s3_2.is_ready());
+        assert!(!report.is_ready());
+        readiness.unregister("s3");
+        assert!(readiness.report().is_ready());
+        // The replaced instance's handle reports nowhere any more.
+        s3.mark_healthy();
+        assert_eq!(readiness.report().sinks.len(), 1);
     }
 
     #[test]

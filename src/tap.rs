@@ -94,6 +94,23 @@ impl Taps {
         Ok(rx)
     }
 
+    /// Forgets `component_id` (a reload removed it): its taps end, new ones are refused.
+    pub fn remove(&self, component_id: &str) {
+        let point = self
+            .points
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(component_id);
+        if let Some(point) = point {
+            point.active.store(false, Ordering::Relaxed);
+            point
+                .subscribers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+        }
+    }
+
     /// Ends every tap (the pipeline finished): their streams end.
     pub fn close_all(&self) {
         for point in self
@@ -253,6 +270,21 @@ mod tests {
         );
         let _rx = taps.subscribe("parse", 10, None).unwrap();
         assert!(point.is_active());
+    }
+
+    #[test]
+    fn a_removed_component_ends_its_taps_and_refuses_new_ones() {
+        let taps = Taps::new();
+        let point = taps.point("parse");
+        let mut rx = taps.subscribe("parse", 10, None).unwrap();
+        taps.remove("parse");
+        assert!(!point.is_active());
+        assert!(rx.try_recv().is_err());
+        assert!(rx.is_closed(), "the tap's stream ended");
+        assert_eq!(
+            taps.subscribe("parse", 10, None).unwrap_err(),
+            TapError::UnknownComponent("parse".into())
+        );
     }
 
     #[test]

@@ -290,6 +290,15 @@ fn daemon_set_mounts_logs_read_only_probes_the_api_and_knows_its_node() {
         args[config_arg + 1],
         format!("{config_mount}/pipeline.toml")
     );
+    // The whole ConfigMap is mounted (a subPath mount never sees updates) and watched, so
+    // an edited pipeline is reloaded in place.
+    assert!(args.iter().any(|a| a == "--watch"), "{args:?}");
+    assert!(agent
+        .volume_mounts
+        .iter()
+        .flatten()
+        .filter(|vm| vm.name == config_volume.name)
+        .all(|vm| vm.sub_path.is_none()));
     let pipeline = &cm.data.as_ref().unwrap()["pipeline.toml"];
     let table: toml::Table = toml::from_str(pipeline).unwrap();
     let address = table["api"]["address"].as_str().unwrap();

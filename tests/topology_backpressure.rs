@@ -32,12 +32,15 @@ rate = 30000
     let report = topology.wait(Duration::from_secs(30)).await;
     assert!(report.is_success(), "{report:?}");
 
-    // Each edge has one producer: the channel's batches, the one being sent, and one more
-    // batch of accounting slack: a receiver subtracts a batch just after taking it out of
-    // the channel, so for that instant the freed slot and the taken batch are both counted.
-    let bound = (CHANNEL_CAPACITY_BATCHES + 2) * MAX_BATCH_EVENTS;
     let mut blocked = 0;
     for (id, stats) in &edges {
+        // Each edge has one producer: the channel's batches, the one being sent, and one
+        // more batch of accounting slack: a receiver subtracts a batch just after taking it
+        // out of the channel, so for that instant the freed slot and the taken batch are
+        // both counted. A sink's channel is sized by its buffer (`max_events`, 10,000 by
+        // default), a transform's by `CHANNEL_CAPACITY_BATCHES`.
+        assert!(stats.capacity_batches >= CHANNEL_CAPACITY_BATCHES);
+        let bound = (stats.capacity_batches + 2) * MAX_BATCH_EVENTS;
         let peak = stats.peak_in_flight_events.load(Ordering::Acquire);
         assert!(
             peak <= bound,

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use crate::topology::MAX_BATCH_EVENTS;
 
 /// What to do with new events when a buffer is full.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenFull {
     /// Wait: the pipeline slows down to the sink's pace (backpressure).
@@ -25,7 +27,7 @@ pub enum WhenFull {
 }
 
 /// A sink's buffer.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum BufferConfig {
     /// In memory, bounded by a number of events.
@@ -33,6 +35,7 @@ pub enum BufferConfig {
         /// Events the buffer holds at most.
         #[serde(default = "default_max_events")]
         max_events: usize,
+        /// What happens to new events when the buffer is full.
         #[serde(default)]
         when_full: WhenFull,
     },
@@ -40,6 +43,7 @@ pub enum BufferConfig {
     Disk {
         /// Bytes of segment files the buffer holds at most (at least 1 MiB).
         max_bytes: u64,
+        /// What happens to new events when the buffer is full.
         #[serde(default)]
         when_full: WhenFull,
     },

@@ -143,8 +143,25 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" messages.
+/// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" and
+/// "unknown variant `x`, expected `a` or `b`" messages.
 pub fn enrich_serde_message(message: &str) -> String {
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let Some((value, expected)) = rest.split_once('`') else {
+            return message.to_string();
+        };
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        return match did_you_mean(value, candidates.iter().copied()) {
+            Some(s) => format!(
+                "unknown value `{value}`; did you mean `{s}`? (expected one of {})",
+                list(&candidates)
+            ),
+            None => format!(
+                "unknown value `{value}`; expected one of {}",
+                list(&candidates)
+            ),
+        };
+    }
     let Some(rest) = message.strip_prefix("unknown field `") else {
         return message.to_string();
     };
@@ -196,5 +213,10 @@ mod tests {
         assert_eq!(did_you_mean("zzzzzz", ["path", "compression"]), None);
         let m = enrich_serde_message("unknown field `pathh`, expected `path` or `compression`");
         assert!(m.contains("did you mean `path`"), "{m}");
+        let m = enrich_serde_message("unknown variant `dsk`, expected `memory` or `disk`");
+        assert_eq!(
+            m,
+            "unknown value `dsk`; did you mean `disk`? (expected one of `memory`, `disk`)"
+        );
     }
 }

@@ -10,6 +10,8 @@
 
 pub mod error;
 pub mod interpolate;
+pub mod lint;
+pub mod schema;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -28,7 +30,7 @@ use crate::sources::SourceConfig;
 use crate::transforms::TransformConfig;
 
 /// The optional `[api]` table.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
     /// Address of the HTTP API serving `GET /health` and `GET /metrics`.
@@ -65,14 +67,36 @@ pub struct ComponentDecl<C> {
     /// turns it off: its events count as delivered once they are handed to its buffer);
     /// `None` for sources and transforms.
     pub acknowledgements: Option<bool>,
+    /// The file declaring the component.
+    pub file: PathBuf,
     /// Where the component's table starts.
     pub location: Location,
+    /// The component's whole table as written (after `${ENV}` interpolation), `type`,
+    /// `inputs` and `buffer` included. Two declarations with equal tables are the same
+    /// component: a reload leaves it running. Comparing the tables rather than the typed
+    /// configs means no config struct can forget a field in its equality.
+    pub table: toml::Value,
+}
+
+impl<C> ComponentDecl<C> {
+    /// `FILE:LINE:COL` of the component's table.
+    pub fn place(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.file.display(),
+            self.location.line,
+            self.location.column
+        )
+    }
 }
 
 /// A whole pipeline.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
+    /// The first file of [`files`](Self::files) (named in messages about the whole pipeline).
     pub file: PathBuf,
+    /// Every file the pipeline was merged from, in load order.
+    pub files: Vec<PathBuf>,
     /// Checkpoints, disk buffers and dead letters live here.
     pub data_dir: PathBuf,
     pub api: Option<ApiConfig>,
@@ -102,7 +126,7 @@ impl ComponentKind {
         }
     }
 
-    fn table(self) -> &'static str {
+    pub(crate) fn table(self) -> &'static str {
         match self {
             ComponentKind::Source => "sources",
             ComponentKind::Transform => "transforms",
@@ -110,7 +134,7 @@ impl ComponentKind {
         }
     }
 
-    fn types(self) -> &'static [&'static str] {
+    pub(crate) fn types(self) -> &'static [&'static str] {
         match self {
             ComponentKind::Source => SourceConfig::TYPES,
             ComponentKind::Transform => TransformConfig::TYPES,
@@ -122,14 +146,29 @@ impl ComponentKind {
 impl PipelineConfig {
     /// Loads and checks a pipeline file, with environment variables from the process.
     pub fn load(path: &Path) -> Result<PipelineConfig, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors::single(ConfigError {
-                file: path.to_path_buf(),
-                location: Location { line: 0, column: 0 },
-                message: format!("cannot read configuration: {e}"),
-            })
-        })?;
-        PipelineConfig::from_str_with_env(path, &text, |name| std::env::var(name).ok())
+        PipelineConfig::load_all(&[path.to_path_buf()], &[])
+    }
+
+    /// Loads `files` and every `*.toml` of each of `dirs` (sorted by name), merged into one
+    /// pipeline, with environment variables from the process.
+    pub fn load_all(files: &[PathBuf], dirs: &[PathBuf]) -> Result<PipelineConfig, ConfigErrors> {
+        let paths = config_paths(files, dirs)?;
+        let mut texts = Vec::new();
+        let mut errors = Vec::new();
+        for path in paths {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => texts.push((path, text)),
+                Err(e) => errors.push(ConfigError {
+                    file: path,
+                    location: Location { line: 0, column: 0 },
+                    message: format!("cannot read configuration: {e}"),
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        PipelineConfig::from_texts_with_env(texts, |name| std::env::var(name).ok())
     }
 
     /// Parses configuration text; `path` is used in messages and to resolve `data_dir`.
@@ -138,20 +177,217 @@ impl PipelineConfig {
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<PipelineConfig, ConfigErrors> {
-        let raw_map = SourceMap::new(path, text.to_string());
-        let text = interpolate::interpolate(text, env).map_err(|errs| {
-            ConfigErrors(
-                errs.into_iter()
-                    .map(|e| raw_map.error(e.offset, e.message))
-                    .collect(),
-            )
-        })?;
-        let map = SourceMap::new(path, text);
-        Loader {
-            map: &map,
-            errors: Vec::new(),
+        PipelineConfig::from_texts_with_env(vec![(path.to_path_buf(), text.to_string())], env)
+    }
+
+    /// Parses several files' texts and merges them into one pipeline: component ids must be
+    /// unique across files, `data_dir` and `api` may be set by one file only.
+    pub fn from_texts_with_env(
+        texts: Vec<(PathBuf, String)>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<PipelineConfig, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut maps = Vec::new();
+        for (path, text) in &texts {
+            let raw_map = SourceMap::new(path, text.clone());
+            match interpolate::interpolate(text, &env) {
+                Ok(text) => maps.push(SourceMap::new(path, text)),
+                Err(errs) => {
+                    errors.extend(errs.into_iter().map(|e| raw_map.error(e.offset, e.message)))
+                }
+            }
         }
-        .load()
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        let mut parts = Vec::new();
+        for map in &maps {
+            let mut loader = Loader {
+                map,
+                errors: Vec::new(),
+            };
+            let part = loader.load();
+            errors.extend(loader.errors);
+            parts.push(part);
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        merge(&maps, parts)
+    }
+}
+
+/// The files to load: `files` as given, then each directory's `*.toml` sorted by name.
+fn config_paths(files: &[PathBuf], dirs: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigErrors> {
+    let mut paths: Vec<PathBuf> = files.to_vec();
+    let mut errors = Vec::new();
+    for dir in dirs {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                errors.push(ConfigError {
+                    file: dir.clone(),
+                    location: Location { line: 0, column: 0 },
+                    message: format!("cannot read configuration directory: {e}"),
+                });
+                continue;
+            }
+        };
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == "toml")
+                    && !p
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with('.'))
+                    && p.is_file()
+            })
+            .collect();
+        found.sort();
+        paths.extend(found);
+    }
+    if paths.is_empty() && errors.is_empty() {
+        errors.push(ConfigError {
+            file: dirs.first().cloned().unwrap_or_default(),
+            location: Location { line: 0, column: 0 },
+            message: "no configuration files: give `--config FILE` or a `--config-dir` holding `*.toml` files".to_string(),
+        });
+    }
+    if errors.is_empty() {
+        Ok(paths)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// What one file declares, before the files are merged.
+struct FilePart {
+    data_dir: Option<(PathBuf, Location)>,
+    api: Option<(ApiConfig, Location)>,
+    sources: Vec<ComponentDecl<SourceConfig>>,
+    transforms: Vec<ComponentDecl<TransformConfig>>,
+    sinks: Vec<ComponentDecl<SinkConfig>>,
+    /// Parsed `[[tests]]` and the byte offset of each, checked once all transforms are known.
+    tests: Vec<(PipelineTestConfig, usize)>,
+}
+
+fn merge(maps: &[SourceMap], parts: Vec<FilePart>) -> Result<PipelineConfig, ConfigErrors> {
+    let mut errors = Vec::new();
+    let first_file = maps
+        .first()
+        .map(|m| m.file().to_path_buf())
+        .unwrap_or_default();
+    let mut data_dir: Option<(PathBuf, PathBuf, Location)> = None;
+    let mut api: Option<(ApiConfig, PathBuf, Location)> = None;
+    let mut sources = Vec::new();
+    let mut transforms = Vec::new();
+    let mut sinks = Vec::new();
+    let mut tests = Vec::new();
+    for (map, part) in maps.iter().zip(parts) {
+        let file = map.file();
+        if let Some((dir, at)) = part.data_dir {
+            match &data_dir {
+                Some((_, prev_file, prev)) => errors.push(ConfigError {
+                    file: file.to_path_buf(),
+                    location: at,
+                    message: format!(
+                        "`data_dir` is already set at {}:{}:{}; set it in one file only",
+                        prev_file.display(),
+                        prev.line,
+                        prev.column
+                    ),
+                }),
+                None => data_dir = Some((dir, file.to_path_buf(), at)),
+            }
+        }
+        if let Some((a, at)) = part.api {
+            match &api {
+                Some((_, prev_file, prev)) => errors.push(ConfigError {
+                    file: file.to_path_buf(),
+                    location: at,
+                    message: format!(
+                        "`api` is already set at {}:{}:{}; set it in one file only",
+                        prev_file.display(),
+                        prev.line,
+                        prev.column
+                    ),
+                }),
+                None => api = Some((a, file.to_path_buf(), at)),
+            }
+        }
+        sources.extend(part.sources);
+        transforms.extend(part.transforms);
+        sinks.extend(part.sinks);
+        tests.push((map, part.tests));
+    }
+    // Ids are unique across kinds and files.
+    let mut declared: HashMap<&str, (&Path, Location)> = HashMap::new();
+    let decls = sources
+        .iter()
+        .map(|d| (&d.id, &d.file, d.location))
+        .chain(transforms.iter().map(|d| (&d.id, &d.file, d.location)))
+        .chain(sinks.iter().map(|d| (&d.id, &d.file, d.location)));
+    for (id, file, location) in decls {
+        match declared.get(id.as_str()) {
+            Some((prev_file, prev)) => errors.push(ConfigError {
+                file: file.clone(),
+                location,
+                message: format!(
+                    "component id `{id}` is already declared at {}:{}:{}",
+                    prev_file.display(),
+                    prev.line,
+                    prev.column
+                ),
+            }),
+            None => {
+                declared.insert(id, (file, location));
+            }
+        }
+    }
+    if sources.is_empty() && errors.is_empty() {
+        errors.push(ConfigError {
+            file: first_file.clone(),
+            location: Location { line: 1, column: 1 },
+            message: "the pipeline has no sources: add a `[sources.<id>]` table".to_string(),
+        });
+    }
+    if sinks.is_empty() && errors.is_empty() {
+        errors.push(ConfigError {
+            file: first_file.clone(),
+            location: Location { line: 1, column: 1 },
+            message: "the pipeline has no sinks: add a `[sinks.<id>]` table".to_string(),
+        });
+    }
+    let mut checked_tests = Vec::new();
+    for (map, file_tests) in tests {
+        let mut loader = Loader {
+            map,
+            errors: Vec::new(),
+        };
+        checked_tests.extend(loader.check_tests(file_tests, &transforms));
+        errors.extend(loader.errors);
+    }
+    let config = PipelineConfig {
+        file: first_file,
+        files: maps.iter().map(|m| m.file().to_path_buf()).collect(),
+        data_dir: data_dir
+            .map(|(d, _, _)| d)
+            .unwrap_or_else(|| PathBuf::from("./data")),
+        api: api.map(|(a, _, _)| a),
+        sources,
+        transforms,
+        sinks,
+        tests: checked_tests,
+    };
+    if errors.is_empty() {
+        errors.extend(check_graph(&config));
+    }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(errors))
     }
 }
 
@@ -171,23 +407,28 @@ impl Loader<'_> {
         self.errors.push(self.map.error(offset, message));
     }
 
-    fn load(mut self) -> Result<PipelineConfig, ConfigErrors> {
+    fn load(&mut self) -> FilePart {
         let map = self.map;
+        let mut part = FilePart {
+            data_dir: None,
+            api: None,
+            sources: Vec::new(),
+            transforms: Vec::new(),
+            sinks: Vec::new(),
+            tests: Vec::new(),
+        };
         let doc = match DeTable::parse(map.text()) {
             Ok(doc) => doc,
-            Err(e) => return Err(ConfigErrors::single(toml_error(map, &e, 0))),
+            Err(e) => {
+                self.errors.push(toml_error(map, &e, 0));
+                return part;
+            }
         };
-        let mut data_dir = PathBuf::from("./data");
-        let mut api = None;
-        let mut sources = Vec::new();
-        let mut transforms = Vec::new();
-        let mut sinks = Vec::new();
-        let mut tests_value = None;
         for (key, value) in doc.get_ref().iter() {
             let key_offset = key.span().start;
             match key.get_ref().as_ref() {
                 "data_dir" => match value.get_ref().as_str() {
-                    Some(s) => data_dir = PathBuf::from(s),
+                    Some(s) => part.data_dir = Some((PathBuf::from(s), map.location(key_offset))),
                     None => self.err(
                         value.span().start,
                         format!(
@@ -197,18 +438,25 @@ impl Loader<'_> {
                     ),
                 },
                 "api" => match ApiConfig::deserialize(ValueDeserializer::from(value.clone())) {
-                    Ok(a) => api = Some(a),
-                    Err(e) => self.errors.push(toml_error(map, &e, value.span().start)),
+                    Ok(a) => part.api = Some((a, map.location(key_offset))),
+                    Err(e) => {
+                        let mut ce = toml_error(map, &e, value.span().start);
+                        ce.message = format!("api: {}", ce.message);
+                        self.errors.push(ce)
+                    }
                 },
                 "sources" => {
-                    sources = self.components(ComponentKind::Source, value, SourceConfig::parse)
+                    part.sources =
+                        self.components(ComponentKind::Source, value, SourceConfig::parse)
                 }
                 "transforms" => {
-                    transforms =
+                    part.transforms =
                         self.components(ComponentKind::Transform, value, TransformConfig::parse)
                 }
-                "sinks" => sinks = self.components(ComponentKind::Sink, value, SinkConfig::parse),
-                "tests" => tests_value = Some(value),
+                "sinks" => {
+                    part.sinks = self.components(ComponentKind::Sink, value, SinkConfig::parse)
+                }
+                "tests" => part.tests = self.tests(value),
                 other => {
                     let hint = match error::did_you_mean(other, TOP_LEVEL_KEYS.iter().copied()) {
                         Some(s) => format!("did you mean `{s}`? "),
@@ -224,36 +472,7 @@ impl Loader<'_> {
                 }
             }
         }
-        if sources.is_empty() && self.errors.is_empty() {
-            self.err(
-                0,
-                "the pipeline has no sources: add a `[sources.<id>]` table",
-            );
-        }
-        if sinks.is_empty() && self.errors.is_empty() {
-            self.err(0, "the pipeline has no sinks: add a `[sinks.<id>]` table");
-        }
-        let tests = match tests_value {
-            Some(value) => self.tests(value, &transforms),
-            None => Vec::new(),
-        };
-        let config = PipelineConfig {
-            file: map.file().to_path_buf(),
-            data_dir,
-            api,
-            sources,
-            transforms,
-            sinks,
-            tests,
-        };
-        if self.errors.is_empty() {
-            self.errors.extend(check_graph(&config));
-        }
-        if self.errors.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigErrors(self.errors))
-        }
+        part
     }
 
     fn components<C>(
@@ -411,7 +630,10 @@ impl Loader<'_> {
                     inputs,
                     buffer,
                     acknowledgements,
+                    file: map.file().to_path_buf(),
                     location: map.location(at),
+                    table: toml::Value::deserialize(ValueDeserializer::from(body.clone()))
+                        .unwrap_or_else(|_| toml::Value::Table(Default::default())),
                 }),
                 Err(e) => {
                     let mut ce = toml_error(map, &e, at);
@@ -424,12 +646,8 @@ impl Loader<'_> {
         out
     }
 
-    /// Parses `[[tests]]` and checks that they name existing transforms and outputs.
-    fn tests(
-        &mut self,
-        value: &Spanned<DeValue<'_>>,
-        transforms: &[ComponentDecl<TransformConfig>],
-    ) -> Vec<PipelineTest> {
+    /// Parses `[[tests]]`.
+    fn tests(&mut self, value: &Spanned<DeValue<'_>>) -> Vec<(PipelineTestConfig, usize)> {
         let map = self.map;
         let Some(array) = value.get_ref().as_array() else {
             self.err(
@@ -441,16 +659,27 @@ impl Loader<'_> {
         let mut out = Vec::new();
         for item in array.iter() {
             let at = item.span().start;
-            let config =
-                match PipelineTestConfig::deserialize(ValueDeserializer::from(item.clone())) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let mut ce = toml_error(map, &e, at);
-                        ce.message = format!("test: {}", ce.message);
-                        self.errors.push(ce);
-                        continue;
-                    }
-                };
+            match PipelineTestConfig::deserialize(ValueDeserializer::from(item.clone())) {
+                Ok(c) => out.push((c, at)),
+                Err(e) => {
+                    let mut ce = toml_error(map, &e, at);
+                    ce.message = format!("test: {}", ce.message);
+                    self.errors.push(ce);
+                }
+            }
+        }
+        out
+    }
+
+    /// Checks that tests name existing transforms (of any file) and outputs.
+    fn check_tests(
+        &mut self,
+        tests: Vec<(PipelineTestConfig, usize)>,
+        transforms: &[ComponentDecl<TransformConfig>],
+    ) -> Vec<PipelineTest> {
+        let map = self.map;
+        let mut out = Vec::new();
+        for (config, at) in tests {
             let name = config.name.clone();
             let transform_ids: Vec<&str> = transforms.iter().map(|t| t.id.as_str()).collect();
             let check_output = |loader: &mut Self, what: &str, s: &Spanned<String>| {
@@ -584,58 +813,51 @@ fn remove_key<'i>(table: &mut DeTable<'i>, key: &str) -> Option<Spanned<DeValue<
 /// Checks the wiring: every input names an existing component (and an existing port of it),
 /// nothing reads itself, there are no cycles, and every sink and transform has inputs.
 fn check_graph(config: &PipelineConfig) -> Vec<ConfigError> {
-    let file = &config.file;
     let mut errors = Vec::new();
-    let mut err = |location: Location, message: String| {
+    // Errors are located in the file of the component they concern.
+    let mut err = |file: &Path, location: Location, message: String| {
         errors.push(ConfigError {
-            file: file.clone(),
+            file: file.to_path_buf(),
             location,
             message,
         })
     };
-    // id -> (kind, named ports)
-    let mut outputs: HashMap<&str, (ComponentKind, Vec<String>)> = HashMap::new();
-    let mut seen: HashMap<&str, Location> = HashMap::new();
+    // id -> (kind, type, named ports); ids are unique (checked while merging).
+    let mut outputs: HashMap<&str, (ComponentKind, &str, Vec<String>)> = HashMap::new();
     for s in &config.sources {
-        outputs.insert(&s.id, (ComponentKind::Source, Vec::new()));
-        seen.insert(&s.id, s.location);
+        outputs.insert(&s.id, (ComponentKind::Source, &s.type_name, Vec::new()));
     }
     for t in &config.transforms {
-        if let Some(prev) = seen.get(t.id.as_str()) {
-            err(
-                t.location,
-                format!(
-                    "component id `{}` is already used by a source at line {}",
-                    t.id, prev.line
-                ),
-            );
-        }
-        outputs.insert(&t.id, (ComponentKind::Transform, t.config.named_outputs()));
-        seen.insert(&t.id, t.location);
-    }
-    for k in &config.sinks {
-        if let Some(prev) = seen.get(k.id.as_str()) {
-            err(
-                k.location,
-                format!(
-                    "component id `{}` is already used at line {}",
-                    k.id, prev.line
-                ),
-            );
-        }
+        outputs.insert(
+            &t.id,
+            (
+                ComponentKind::Transform,
+                &t.type_name,
+                t.config.named_outputs(),
+            ),
+        );
     }
     let mut edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let consumers = config
         .transforms
         .iter()
-        .map(|t| (ComponentKind::Transform, &t.id, &t.inputs, t.location))
+        .map(|t| {
+            (
+                ComponentKind::Transform,
+                &t.id,
+                &t.inputs,
+                &t.file,
+                t.location,
+            )
+        })
         .chain(
             config
                 .sinks
                 .iter()
-                .map(|s| (ComponentKind::Sink, &s.id, &s.inputs, s.location)),
+                .map(|s| (ComponentKind::Sink, &s.id, &s.inputs, &s.file, s.location)),
         );
-    for (kind, id, inputs, location) in consumers {
+    for (kind, id, inputs, file, location) in consumers {
+        let mut err = |location: Location, message: String| err(file, location, message);
         if inputs.is_empty() {
             err(
                 location,
@@ -681,7 +903,23 @@ fn check_graph(config: &PipelineConfig) -> Vec<ConfigError> {
                         format!("input `{input}` of `{id}` is not a source or transform{what}"),
                     );
                 }
-                Some((_, ports)) => {
+                Some((_, type_name, ports)) => {
+                    if input.port.is_none() && *type_name == "route" {
+                        let listed: Vec<String> = ports
+                            .iter()
+                            .map(|p| format!("{}.{p}", input.component))
+                            .collect();
+                        let listed: Vec<&str> = listed.iter().map(String::as_str).collect();
+                        err(
+                            input.location,
+                            format!(
+                                "input `{input}` of `{id}`: `{}` is a route, which has no default output; read one of its outputs: {}",
+                                input.component,
+                                error::list(&listed)
+                            ),
+                        );
+                        continue;
+                    }
                     if let Some(port) = &input.port {
                         if !ports.iter().any(|p| p == port) {
                             let listed: Vec<&str> = ports.iter().map(String::as_str).collect();
@@ -747,13 +985,14 @@ fn check_graph(config: &PipelineConfig) -> Vec<ConfigError> {
         if let Some(mut cycle) = visit(node, &edges, &mut marks, &mut stack) {
             cycle.reverse();
             let first = cycle[0];
-            let location = config
+            let (file, location) = config
                 .transforms
                 .iter()
                 .find(|t| t.id == first)
-                .map(|t| t.location)
-                .unwrap_or_default();
+                .map(|t| (t.file.clone(), t.location))
+                .unwrap_or_else(|| (config.file.clone(), Location::default()));
             err(
+                &file,
                 location,
                 format!("cycle in the pipeline graph: {}", cycle.join(" -> ")),
             );

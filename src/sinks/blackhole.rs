@@ -9,7 +9,7 @@ use crate::finalization::EventStatus;
 use crate::topology::{ComponentError, ComponentFuture, SinkContext};
 
 /// Discards events.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BlackholeConfig {
     /// Events per second to accept at most; 0 = as fast as they come.

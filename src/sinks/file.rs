@@ -18,9 +18,12 @@ use crate::template::Template;
 use crate::topology::{ComponentError, ComponentFuture, SinkContext};
 
 /// Compression of the written files.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Compression {
+    /// Plain text.
     #[default]
     None,
     /// Each time a file is opened a gzip member is appended; `zcat` reads them all.
@@ -28,7 +31,7 @@ pub enum Compression {
 }
 
 /// Writes NDJSON files.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSinkConfig {
     /// Path template: `{{ field }}` and strftime specifiers of the event's `@timestamp`.

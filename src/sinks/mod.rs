@@ -53,6 +53,22 @@ impl SinkConfig {
         })
     }
 
+    /// The JSON Schema of the options of `type_name` (`None` for an unknown type).
+    pub fn json_schema(
+        type_name: &str,
+        generator: &mut schemars::SchemaGenerator,
+    ) -> Option<schemars::Schema> {
+        use crate::config::schema::options;
+        Some(match type_name {
+            "file" => options::<file::FileSinkConfig>(generator),
+            "stdout" => options::<stdout::StdoutSinkConfig>(generator),
+            "blackhole" => options::<blackhole::BlackholeConfig>(generator),
+            "elasticsearch" => options::<elasticsearch::ElasticsearchConfig>(generator),
+            "s3" => options::<s3::S3SinkConfig>(generator),
+            _ => return None,
+        })
+    }
+
     pub fn build(&self, ctx: SinkContext) -> Result<ComponentFuture, String> {
         match self {
             SinkConfig::File(c) => c.build(ctx),

@@ -8,7 +8,7 @@ use crate::finalization::EventStatus;
 use crate::topology::{ComponentError, ComponentFuture, SinkContext};
 
 /// Writes NDJSON to standard output.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StdoutSinkConfig {}
 

@@ -15,7 +15,7 @@ use crate::event::{Event, EventBatch, Key, Object, Origin, Value};
 use crate::topology::{ComponentError, ComponentFuture, SourceContext, MAX_BATCH_EVENTS};
 
 /// Generates container log events.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DemoConfig {
     /// How many events to generate before finishing; 0 = until stopped.

@@ -55,6 +55,53 @@ impl SourceConfig {
         })
     }
 
+    /// The JSON Schema of the options of `type_name` (`None` for an unknown type).
+    pub fn json_schema(
+        type_name: &str,
+        generator: &mut schemars::SchemaGenerator,
+    ) -> Option<schemars::Schema> {
+        use crate::config::schema::options;
+        Some(match type_name {
+            "stdin" => options::<stdin::StdinConfig>(generator),
+            "demo" => options::<demo::DemoConfig>(generator),
+            "file" => options::<file::FileSourceConfig>(generator),
+            "syslog" => options::<syslog::SyslogSourceConfig>(generator),
+            "tcp" => options::<tcp::TcpSourceConfig>(generator),
+            "s3_archive" => options::<s3_archive::S3ArchiveConfig>(generator),
+            _ => return None,
+        })
+    }
+
+    /// Why a reload cannot replace a running source configured as `running` by one
+    /// configured as `self`, if it cannot. A replacement starts once the running instance
+    /// has ended; these kinds cannot pick up where it stopped.
+    pub fn cannot_replace(&self, running: &SourceConfig) -> Option<&'static str> {
+        match (self, running) {
+            (SourceConfig::Stdin(_), SourceConfig::Stdin(_)) => Some(
+                "standard input cannot be handed over: input the running instance has read but not yet sent would be lost",
+            ),
+            (SourceConfig::S3Archive(_), SourceConfig::S3Archive(_)) => Some(
+                "an s3_archive source keeps no position: a new instance would replay every object again",
+            ),
+            _ => None,
+        }
+    }
+
+    /// The socket a network source listens on (`None` for other sources).
+    pub fn listen_address(&self) -> Option<(net::Transport, std::net::SocketAddr)> {
+        match self {
+            SourceConfig::Tcp(c) => Some((net::Transport::Tcp, c.address)),
+            SourceConfig::Syslog(c) => Some((
+                match c.mode {
+                    syslog::config::SyslogMode::Tcp => net::Transport::Tcp,
+                    syslog::config::SyslogMode::Udp => net::Transport::Udp,
+                },
+                c.address,
+            )),
+            _ => None,
+        }
+    }
+
     /// Builds the running source.
     pub fn build(&self, ctx: SourceContext) -> Result<ComponentFuture, String> {
         match self {

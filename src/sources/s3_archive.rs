@@ -24,7 +24,7 @@ use crate::sinks::s3::config::{RetryConfig, S3Connection, Secret};
 use crate::topology::{ComponentError, ComponentFuture, SourceContext, MAX_BATCH_EVENTS};
 
 /// Reads archived NDJSON objects from S3.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct S3ArchiveConfig {
     /// Bucket name.

@@ -8,7 +8,7 @@ use crate::event::{Event, EventBatch};
 use crate::topology::{ComponentError, ComponentFuture, SourceContext, MAX_BATCH_EVENTS};
 
 /// Reads standard input line by line.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StdinConfig {
     /// Lines longer than this are cut and tagged `truncated`.

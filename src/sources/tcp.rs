@@ -17,11 +17,13 @@ use super::net::{
 };
 use super::syslog::framing::{Frame, LineFrameDecoder};
 use crate::event::{Event, Value, TIMESTAMP};
-use crate::topology::{ComponentFuture, SourceContext};
+use crate::topology::{ComponentError, ComponentFuture, SourceContext};
 use crate::transforms::parse_json::JsonParser;
 
 /// How a line becomes an event.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Decoding {
     /// The line is the event's `message`.
@@ -33,7 +35,7 @@ pub enum Decoding {
 }
 
 /// Receives newline-delimited events on a TCP socket.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TcpSourceConfig {
     /// Address to listen on, e.g. `0.0.0.0:9000`.
@@ -94,7 +96,7 @@ impl TcpSourceConfig {
             self.connection_idle_timeout_secs,
             self.tls.as_ref(),
         )?;
-        let listener = net::bind_tcp(self.address)?;
+        let binding = net::Binding::tcp(self.address, ctx.predecessor.as_ref())?;
         let counters = Arc::new(SourceCounters::new(&ctx.id));
         let decoding = self.decoding;
         let max_frame_bytes = self.max_frame_bytes;
@@ -103,6 +105,7 @@ impl TcpSourceConfig {
             LineCodec::new(max_frame_bytes, decoding, peer, Arc::clone(&codec_counters))
         };
         Ok(Box::pin(async move {
+            let listener = binding.listen().map_err(ComponentError::new)?;
             let result = net::serve_tcp(
                 listener,
                 settings,

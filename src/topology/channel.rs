@@ -51,6 +51,29 @@ pub struct BatchSender {
     acknowledge_on_send: bool,
 }
 
+/// A sender that does not keep its channel open (see [`BatchSender::downgrade`]).
+#[derive(Debug, Clone)]
+pub struct WeakBatchSender {
+    tx: mpsc::WeakSender<Envelope>,
+    stats: Arc<EdgeStats>,
+    buffered: metrics::Gauge,
+    drop_when_full: Option<metrics::Counter>,
+    acknowledge_on_send: bool,
+}
+
+impl WeakBatchSender {
+    /// A sender again, unless every sender is gone (the consumer is draining or finished).
+    pub fn upgrade(&self) -> Option<BatchSender> {
+        Some(BatchSender {
+            tx: self.tx.upgrade()?,
+            stats: Arc::clone(&self.stats),
+            buffered: self.buffered.clone(),
+            drop_when_full: self.drop_when_full.clone(),
+            acknowledge_on_send: self.acknowledge_on_send,
+        })
+    }
+}
+
 /// The receiver's side went away.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("the downstream component has stopped")]
@@ -124,6 +147,18 @@ impl BatchSender {
 
     pub fn stats(&self) -> &Arc<EdgeStats> {
         &self.stats
+    }
+
+    /// A handle that does not keep the channel open: the topology keeps one per consumer
+    /// so that a reload can attach new producers while the channel is still open.
+    pub fn downgrade(&self) -> WeakBatchSender {
+        WeakBatchSender {
+            tx: self.tx.downgrade(),
+            stats: Arc::clone(&self.stats),
+            buffered: self.buffered.clone(),
+            drop_when_full: self.drop_when_full.clone(),
+            acknowledge_on_send: self.acknowledge_on_send,
+        }
     }
 
     /// Blocking variant for producers on a dedicated thread (the disk buffer's reader).

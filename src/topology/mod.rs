@@ -11,21 +11,22 @@
 
 pub mod channel;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
+use arc_swap::ArcSwap;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use channel::{BatchReceiver, BatchSender, ClosedError, EdgeStats};
+pub use channel::{BatchReceiver, BatchSender, ClosedError, EdgeStats, WeakBatchSender};
 
 use crate::buffers::disk::DiskBuffer;
 use crate::buffers::{BufferConfig, WhenFull};
-use crate::config::PipelineConfig;
+use crate::config::{ApiConfig, ComponentKind, PipelineConfig};
 use crate::event::{Event, EventBatch};
 use crate::finalization::EventStatus;
 use crate::internal_metrics;
@@ -76,10 +77,17 @@ pub enum BuildError {
     },
 }
 
+/// The consumer list of one output, swappable while the producer runs.
+type SharedTargets = Arc<ArcSwap<Vec<BatchSender>>>;
+
 /// One output of a component: the channels of every consumer of it.
+///
+/// The list of consumers sits behind an [`ArcSwap`] shared with the topology, so a reload can
+/// re-wire a running producer: a send works on the list it loaded, and the old list (and with
+/// it the senders of detached consumers) is dropped once no send uses it any more.
 #[derive(Debug, Clone)]
 pub struct Output {
-    targets: Vec<BatchSender>,
+    targets: SharedTargets,
     metrics: OutputMetrics,
     /// The producing component's tap (`GET /tap/{id}`), checked once per batch.
     tap: Option<Arc<TapPoint>>,
@@ -118,14 +126,14 @@ impl Default for Output {
 impl Output {
     pub fn new(targets: Vec<BatchSender>) -> Output {
         Output {
-            targets,
+            targets: Arc::new(ArcSwap::from_pointee(targets)),
             metrics: OutputMetrics::default(),
             tap: None,
         }
     }
 
     pub fn has_consumers(&self) -> bool {
-        !self.targets.is_empty()
+        !self.targets.load().is_empty()
     }
 
     /// Sends a batch to every consumer (cloning for all but the last). Waits while a
@@ -139,7 +147,9 @@ impl Output {
                 tap.offer(&batch.events);
             }
         }
-        let Some((last, rest)) = self.targets.split_last() else {
+        // Held until the send completes: a consumer detached meanwhile still gets this batch.
+        let targets = self.targets.load_full();
+        let Some((last, rest)) = targets.split_last() else {
             batch.finish(EventStatus::Dropped);
             return Ok(());
         };
@@ -170,6 +180,10 @@ pub struct SourceContext {
     /// (`acknowledgements = false` on all of them), a source that can replay attaches no
     /// finalizers and treats what it has sent as done.
     pub acknowledgements: bool,
+    /// The configuration of the running instance this one replaces (a reload changed the
+    /// source). The new future only runs once that instance has ended, so anything it holds
+    /// exclusively (a listening port) must be acquired in the future, not in `build`.
+    pub predecessor: Option<crate::sources::SourceConfig>,
 }
 
 /// What a sink gets to run.
@@ -242,19 +256,77 @@ impl TransformOutput {
     }
 }
 
+/// A component the topology runs, and the handles a reload needs to re-wire it.
 struct RunningComponent {
-    id: String,
-    kind: &'static str,
-    handle: JoinHandle<Result<(), ComponentError>>,
+    kind: ComponentKind,
+    /// The component's table as configured: equal tables = unchanged component.
+    table: toml::Value,
+    /// Consumers: their input channel, without keeping it open.
+    input: Option<WeakBatchSender>,
+    /// Producers: the consumer list of each output (`None` = the default output).
+    outputs: Vec<(Option<String>, SharedTargets)>,
+    /// Sources: stops this source only.
+    stop: Option<CancellationToken>,
+    /// Sources: the configuration, handed to the instance that replaces this one.
+    source: Option<crate::sources::SourceConfig>,
+    /// Sources: whether they were started attaching finalizers (some sink downstream
+    /// acknowledges). A reload that changes this rebuilds the source, else its events would
+    /// keep being tracked, or not, as the old graph said.
+    acknowledged: bool,
+    /// Cancelled when the component's task has ended (or was dropped).
+    done: CancellationToken,
+    /// Set (with the outputs emptied) when the task ends, so the topology's handles on its
+    /// outputs do not keep consumer channels open. A reload re-wires an output only under
+    /// this lock and only while it is unset.
+    outputs_closed: Arc<std::sync::Mutex<bool>>,
+}
+
+/// What a reload changed, by component id.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReloadSummary {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl ReloadSummary {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// A reload that cannot be applied; the running pipeline is left as it was.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("`data_dir` changed from {old} to {new}: restart logweir to apply it")]
+    DataDirChanged { old: String, new: String },
+    #[error("`api` changed: restart logweir to apply it")]
+    ApiChanged,
+    #[error("source `{id}` ({type_name}) changed, but {reason}; restart logweir to apply it")]
+    SourceNotReplaceable {
+        id: String,
+        type_name: String,
+        reason: &'static str,
+    },
+    #[error(transparent)]
+    Build(#[from] BuildError),
 }
 
 /// A started pipeline.
 pub struct Topology {
-    sources: Vec<RunningComponent>,
-    transforms: Vec<RunningComponent>,
-    sinks: Vec<RunningComponent>,
+    components: HashMap<String, RunningComponent>,
+    tasks: JoinSet<Result<(), ComponentError>>,
+    /// Task id -> (component id, kind), for reports.
+    task_names: HashMap<tokio::task::Id, (String, &'static str)>,
     shutdown: CancellationToken,
     edges: Vec<(String, Arc<EdgeStats>)>,
+    data_dir: PathBuf,
+    api: Option<ApiConfig>,
+    /// Readiness, taps and byte measuring, shared with the API; reloads keep them.
+    instrumentation: Instrumentation,
+    /// How often a replacement still waiting for its predecessor says so.
+    predecessor_wait_warning: Duration,
+    report: RunReport,
 }
 
 /// How the pipeline ended.
@@ -270,6 +342,19 @@ impl RunReport {
     pub fn is_success(&self) -> bool {
         self.failures.is_empty() && self.aborted.is_empty()
     }
+}
+
+/// A component built by a reload (or the start), not spawned yet.
+struct Prepared {
+    id: String,
+    running: RunningComponent,
+    future: ComponentFuture,
+    /// The task of the instance this one replaces: the new one starts once it has ended, so
+    /// a replaced component's in-flight events reach its consumers first (order is kept) and
+    /// two instances never share checkpoints, buffers or files.
+    after: Option<CancellationToken>,
+    /// Sinks: the readiness handle the new instance reports to, registered at commit.
+    readiness: Option<ReadinessHandle>,
 }
 
 impl Topology {
@@ -290,22 +375,139 @@ impl Topology {
             type_name: "directory".to_string(),
             message: format!("cannot create data_dir {}: {e}", config.data_dir.display()),
         })?;
-        let shutdown = CancellationToken::new();
-        // One channel per consumer.
-        let mut receivers: HashMap<String, BatchReceiver> = HashMap::new();
+        let mut topology = Topology {
+            components: HashMap::new(),
+            tasks: JoinSet::new(),
+            task_names: HashMap::new(),
+            shutdown: CancellationToken::new(),
+            edges: Vec::new(),
+            data_dir: config.data_dir.clone(),
+            api: config.api.clone(),
+            instrumentation: instrumentation.clone(),
+            predecessor_wait_warning: PREDECESSOR_WAIT_WARNING,
+            report: RunReport::default(),
+        };
+        topology.apply(config)?;
+        instrumentation.readiness.set_started();
+        Ok(topology)
+    }
+
+    /// Applies a new configuration to the running pipeline: only components whose table
+    /// changed are rebuilt, unchanged ones keep running with their channels and state (an
+    /// unchanged source is not touched, so it keeps its position). Removed consumers are
+    /// detached from their producers and drain; removed sources stop. Everything new is
+    /// built before anything running is touched, so a failed build changes nothing.
+    /// See "Reload" in `DESIGN.md`.
+    pub fn reload(&mut self, new: &PipelineConfig) -> Result<ReloadSummary, ReloadError> {
+        if new.data_dir != self.data_dir {
+            return Err(ReloadError::DataDirChanged {
+                old: self.data_dir.display().to_string(),
+                new: new.data_dir.display().to_string(),
+            });
+        }
+        if new.api != self.api {
+            return Err(ReloadError::ApiChanged);
+        }
+        for decl in &new.sources {
+            let Some(running) = self.components.get(&decl.id) else {
+                continue;
+            };
+            let Some(old) = &running.source else {
+                continue;
+            };
+            if running.table == decl.table {
+                continue;
+            }
+            if let Some(reason) = decl.config.cannot_replace(old) {
+                return Err(ReloadError::SourceNotReplaceable {
+                    id: decl.id.clone(),
+                    type_name: decl.type_name.clone(),
+                    reason,
+                });
+            }
+        }
+        Ok(self.apply(new)?)
+    }
+
+    fn apply(&mut self, config: &PipelineConfig) -> Result<ReloadSummary, BuildError> {
+        let declared: Vec<(&str, ComponentKind, &toml::Value)> = config
+            .sources
+            .iter()
+            .map(|d| (d.id.as_str(), ComponentKind::Source, &d.table))
+            .chain(
+                config
+                    .transforms
+                    .iter()
+                    .map(|d| (d.id.as_str(), ComponentKind::Transform, &d.table)),
+            )
+            .chain(
+                config
+                    .sinks
+                    .iter()
+                    .map(|d| (d.id.as_str(), ComponentKind::Sink, &d.table)),
+            )
+            .collect();
+        // Unchanged components, and a strong sender into each unchanged consumer. A consumer
+        // whose channel already closed (its producers all ended) is finishing: rebuilt.
+        let mut keep: HashSet<String> = HashSet::new();
         let mut senders: HashMap<String, BatchSender> = HashMap::new();
-        let mut edges = Vec::new();
+        for (id, kind, table) in &declared {
+            let Some(running) = self.components.get(*id) else {
+                continue;
+            };
+            if running.kind != *kind || &running.table != *table {
+                continue;
+            }
+            if running.source.is_some()
+                && running.acknowledged != reaches_acknowledging_sink(config, id)
+            {
+                continue;
+            }
+            match &running.input {
+                None => {
+                    keep.insert(id.to_string());
+                }
+                Some(weak) => {
+                    if let Some(tx) = weak.upgrade() {
+                        senders.insert(id.to_string(), tx);
+                        keep.insert(id.to_string());
+                    }
+                }
+            }
+        }
+        let mut summary = ReloadSummary::default();
+        for (id, _, _) in &declared {
+            if !keep.contains(*id) {
+                if self.components.contains_key(*id) {
+                    summary.changed.push(id.to_string());
+                } else {
+                    summary.added.push(id.to_string());
+                }
+            }
+        }
+        let declared_ids: HashSet<&str> = declared.iter().map(|(id, _, _)| *id).collect();
+        let mut removed: Vec<String> = self
+            .components
+            .keys()
+            .filter(|id| !declared_ids.contains(id.as_str()))
+            .cloned()
+            .collect();
+        removed.sort();
+        summary.removed = removed.clone();
+
+        // One new channel per new consumer.
         let default_buffer = BufferConfig::Memory {
             max_events: CHANNEL_CAPACITY_BATCHES * MAX_BATCH_EVENTS,
             when_full: WhenFull::Block,
         };
+        let mut receivers: HashMap<String, BatchReceiver> = HashMap::new();
+        let mut new_edges = Vec::new();
         let consumers = config
             .transforms
             .iter()
             .map(|t| {
                 (
                     &t.id,
-                    &t.inputs,
                     "transform",
                     t.type_name.as_str(),
                     &default_buffer,
@@ -315,16 +517,16 @@ impl Topology {
             .chain(config.sinks.iter().map(|s| {
                 (
                     &s.id,
-                    &s.inputs,
                     "sink",
                     s.type_name.as_str(),
                     s.buffer.as_ref().unwrap_or(&default_buffer),
                     s.acknowledgements.unwrap_or(true),
                 )
             }));
-        // (producer id, port) -> senders of its consumers
-        let mut wiring: HashMap<(String, Option<String>), Vec<BatchSender>> = HashMap::new();
-        for (id, inputs, kind, type_name, buffer, acknowledgements) in consumers {
+        for (id, kind, type_name, buffer, acknowledgements) in consumers {
+            if keep.contains(id) {
+                continue;
+            }
             let labels = internal_metrics::component_labels(id, kind, type_name);
             let drop_when_full = (matches!(buffer, BufferConfig::Memory { .. })
                 && buffer.when_full() == WhenFull::DropNewest)
@@ -348,20 +550,32 @@ impl Topology {
             if !acknowledgements {
                 tx.acknowledge_on_send();
             }
-            edges.push((id.clone(), Arc::clone(tx.stats())));
+            new_edges.push((id.clone(), Arc::clone(tx.stats())));
+            senders.insert(id.clone(), tx);
+            receivers.insert(id.clone(), rx);
+        }
+        // (producer id, port) -> senders of its consumers, in the new graph.
+        let mut wiring: HashMap<(String, Option<String>), Vec<BatchSender>> = HashMap::new();
+        let consumer_inputs = config
+            .transforms
+            .iter()
+            .map(|t| (&t.id, &t.inputs))
+            .chain(config.sinks.iter().map(|s| (&s.id, &s.inputs)));
+        for (id, inputs) in consumer_inputs {
+            let tx = &senders[id];
             for input in inputs {
                 wiring
                     .entry((input.component.clone(), input.port.clone()))
                     .or_default()
                     .push(tx.clone());
             }
-            senders.insert(id.clone(), tx);
-            receivers.insert(id.clone(), rx);
         }
-        // The original senders are only templates; dropping them lets channels close once
-        // every producer is done.
-        drop(senders);
-        let mut output_for = |id: &str, port: Option<&str>, kind: &'static str, type_name: &str| {
+        let instrumentation = &self.instrumentation;
+        let new_output = |wiring: &mut HashMap<(String, Option<String>), Vec<BatchSender>>,
+                          id: &str,
+                          port: Option<&str>,
+                          kind: &'static str,
+                          type_name: &str| {
             let mut labels = internal_metrics::component_labels(id, kind, type_name);
             // The batch size histogram is per component, whatever the port.
             let batch_events = metrics::histogram!(internal_metrics::BATCH_EVENTS, &labels);
@@ -369,9 +583,11 @@ impl Topology {
                 labels.push(("output", p.to_string()));
             }
             Output {
-                targets: wiring
-                    .remove(&(id.to_string(), port.map(str::to_string)))
-                    .unwrap_or_default(),
+                targets: Arc::new(ArcSwap::from_pointee(
+                    wiring
+                        .remove(&(id.to_string(), port.map(str::to_string)))
+                        .unwrap_or_default(),
+                )),
                 metrics: OutputMetrics {
                     sent: metrics::counter!(internal_metrics::SENT_EVENTS, &labels),
                     sent_bytes: metrics::counter!(internal_metrics::SENT_BYTES, &labels),
@@ -381,58 +597,45 @@ impl Topology {
                 tap: Some(instrumentation.taps.point(id)),
             }
         };
+        let after = |components: &HashMap<String, RunningComponent>, id: &str| {
+            components.get(id).map(|c| c.done.clone())
+        };
 
-        let mut sinks = Vec::new();
+        // Build everything new before touching what runs.
+        let mut prepared: Vec<Prepared> = Vec::new();
         for decl in &config.sinks {
-            let build_error = |message: String| BuildError::Component {
-                component_kind: "sink",
-                id: decl.id.clone(),
-                type_name: decl.type_name.clone(),
-                message,
-            };
-            let mut input = receivers.remove(&decl.id).expect("a channel per sink");
-            let mut disk_buffer = None;
-            if let Some(BufferConfig::Disk {
-                max_bytes,
-                when_full,
-            }) = &decl.buffer
-            {
-                let dir = config.data_dir.join("buffers").join(&decl.id);
-                let (buffer, sink_input) =
-                    DiskBuffer::start(dir, &decl.id, *max_bytes, *when_full, input)
-                        .map_err(|e| build_error(e.to_string()))?;
-                input = sink_input;
-                disk_buffer = Some(buffer);
+            if keep.contains(&decl.id) {
+                continue;
             }
-            let ctx = SinkContext {
+            let input = receivers.remove(&decl.id).expect("a channel per new sink");
+            let previous = after(&self.components, &decl.id);
+            let readiness = ReadinessHandle::detached(&decl.id);
+            let future = self.build_sink(decl, input, readiness.clone(), previous.clone())?;
+            prepared.push(Prepared {
                 id: decl.id.clone(),
-                input,
-                data_dir: config.data_dir.clone(),
-                readiness: instrumentation.readiness.register(&decl.id),
-            };
-            let sink = decl.config.build(ctx).map_err(build_error)?;
-            let id = decl.id.clone();
-            let fut: ComponentFuture = match disk_buffer {
-                None => sink,
-                Some(buffer) => Box::pin(async move {
-                    let result = sink.await;
-                    let report = buffer.join().await;
-                    tracing::info!(component_id = %id, written = report.written_events, replayed = report.replayed_events, discarded = report.discarded_events, corrupt = report.corrupt_records, "disk buffer closed");
-                    result
-                }),
-            };
-            sinks.push(RunningComponent {
-                id: decl.id.clone(),
-                kind: "sink",
-                handle: tokio::spawn(fut),
+                running: RunningComponent {
+                    kind: ComponentKind::Sink,
+                    table: decl.table.clone(),
+                    input: Some(senders[&decl.id].downgrade()),
+                    outputs: Vec::new(),
+                    stop: None,
+                    source: None,
+                    acknowledged: true,
+                    done: CancellationToken::new(),
+                    outputs_closed: Arc::default(),
+                },
+                future,
+                after: previous,
+                readiness: Some(readiness),
             });
         }
-
-        let mut transforms = Vec::new();
         let transform_context = crate::transforms::TransformContext {
-            data_dir: config.data_dir.clone(),
+            data_dir: self.data_dir.clone(),
         };
         for decl in &config.transforms {
+            if keep.contains(&decl.id) {
+                continue;
+            }
             let transform = decl
                 .config
                 .build(&decl.id, &transform_context)
@@ -443,30 +646,62 @@ impl Topology {
                     message,
                 })?;
             let ports = decl.config.named_outputs();
-            let default_output = output_for(&decl.id, None, "transform", &decl.type_name);
+            let default_output =
+                new_output(&mut wiring, &decl.id, None, "transform", &decl.type_name);
             let named: Vec<Output> = ports
                 .iter()
-                .map(|p| output_for(&decl.id, Some(p), "transform", &decl.type_name))
+                .map(|p| new_output(&mut wiring, &decl.id, Some(p), "transform", &decl.type_name))
                 .collect();
-            let input = receivers.remove(&decl.id).expect("a channel per transform");
-            let id = decl.id.clone();
-            transforms.push(RunningComponent {
+            let mut outputs = vec![(None, Arc::clone(&default_output.targets))];
+            outputs.extend(
+                ports
+                    .iter()
+                    .zip(&named)
+                    .map(|(p, o)| (Some(p.clone()), Arc::clone(&o.targets))),
+            );
+            let input = receivers
+                .remove(&decl.id)
+                .expect("a channel per new transform");
+            prepared.push(Prepared {
                 id: decl.id.clone(),
-                kind: "transform",
-                handle: tokio::spawn(run_transform(id, transform, input, default_output, named)),
+                running: RunningComponent {
+                    kind: ComponentKind::Transform,
+                    table: decl.table.clone(),
+                    input: Some(senders[&decl.id].downgrade()),
+                    outputs,
+                    stop: None,
+                    source: None,
+                    acknowledged: true,
+                    done: CancellationToken::new(),
+                    outputs_closed: Arc::default(),
+                },
+                future: Box::pin(run_transform(
+                    decl.id.clone(),
+                    transform,
+                    input,
+                    default_output,
+                    named,
+                )),
+                after: after(&self.components, &decl.id),
+                readiness: None,
             });
         }
-
-        let mut sources = Vec::new();
         for decl in &config.sources {
+            if keep.contains(&decl.id) {
+                continue;
+            }
+            let output = new_output(&mut wiring, &decl.id, None, "source", &decl.type_name);
+            let targets = Arc::clone(&output.targets);
+            let stop = self.shutdown.child_token();
             let ctx = SourceContext {
                 id: decl.id.clone(),
                 acknowledgements: reaches_acknowledging_sink(config, &decl.id),
-                output: output_for(&decl.id, None, "source", &decl.type_name),
-                shutdown: shutdown.child_token(),
-                data_dir: config.data_dir.clone(),
+                output,
+                shutdown: stop.clone(),
+                data_dir: self.data_dir.clone(),
+                predecessor: self.components.get(&decl.id).and_then(|c| c.source.clone()),
             };
-            let fut = decl
+            let future = decl
                 .config
                 .build(ctx)
                 .map_err(|message| BuildError::Component {
@@ -475,20 +710,189 @@ impl Topology {
                     type_name: decl.type_name.clone(),
                     message,
                 })?;
-            sources.push(RunningComponent {
+            prepared.push(Prepared {
                 id: decl.id.clone(),
-                kind: "source",
-                handle: tokio::spawn(fut),
+                running: RunningComponent {
+                    kind: ComponentKind::Source,
+                    table: decl.table.clone(),
+                    input: None,
+                    outputs: vec![(None, targets)],
+                    stop: Some(stop),
+                    source: Some(decl.config.clone()),
+                    acknowledged: reaches_acknowledging_sink(config, &decl.id),
+                    done: CancellationToken::new(),
+                    outputs_closed: Arc::default(),
+                },
+                future,
+                after: after(&self.components, &decl.id),
+                readiness: None,
             });
         }
-        instrumentation.readiness.set_started();
-        Ok(Topology {
-            sources,
-            transforms,
-            sinks,
-            shutdown,
-            edges,
-        })
+
+        // Commit. 1: re-wire the outputs of unchanged producers to the new graph; their
+        // old consumer lists drop, detaching removed and replaced consumers.
+        for (id, running) in &self.components {
+            if !keep.contains(id) {
+                continue;
+            }
+            let closed = running
+                .outputs_closed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            for (port, targets) in &running.outputs {
+                let new_targets = wiring
+                    .remove(&(id.clone(), port.clone()))
+                    .unwrap_or_default();
+                // A finished producer sends nothing more; giving it senders would only keep
+                // its new consumers' channels open forever.
+                if !*closed {
+                    targets.store(Arc::new(new_targets));
+                }
+            }
+        }
+        drop(senders);
+        // 2: retire removed and replaced instances. Sources are told to stop; consumers end
+        // by themselves once every producer has let go of their channel and it is drained.
+        let retired: Vec<String> = self
+            .components
+            .keys()
+            .filter(|id| !keep.contains(*id))
+            .cloned()
+            .collect();
+        for id in retired {
+            if let Some(old) = self.components.remove(&id) {
+                if let Some(stop) = &old.stop {
+                    stop.cancel();
+                }
+                if summary.removed.contains(&id) {
+                    // Replaced sinks are re-registered below; removed ones leave `/ready`,
+                    // removed producers leave `/tap`.
+                    match old.kind {
+                        ComponentKind::Sink => self.instrumentation.readiness.unregister(&id),
+                        ComponentKind::Source | ComponentKind::Transform => {
+                            self.instrumentation.taps.remove(&id)
+                        }
+                    }
+                }
+                tracing::debug!(component_id = %id, "component retired; draining");
+            }
+        }
+        // 3: start the new instances.
+        for p in prepared {
+            if let Some(readiness) = &p.readiness {
+                self.instrumentation.readiness.attach(readiness);
+            }
+            let kind = p.running.kind.as_str();
+            let done = p.running.done.clone();
+            let after = p.after;
+            let inner = p.future;
+            let outputs: Vec<_> = p
+                .running
+                .outputs
+                .iter()
+                .map(|(_, t)| Arc::clone(t))
+                .collect();
+            let outputs_closed = Arc::clone(&p.running.outputs_closed);
+            let id = p.id.clone();
+            let warn_every = self.predecessor_wait_warning;
+            let fut = async move {
+                let _done = done.drop_guard();
+                if let Some(previous) = after {
+                    wait_for_predecessor(&id, kind, &previous, warn_every).await;
+                }
+                let result = inner.await;
+                let mut closed = outputs_closed.lock().unwrap_or_else(|e| e.into_inner());
+                *closed = true;
+                for targets in outputs {
+                    targets.store(Arc::new(Vec::new()));
+                }
+                result
+            };
+            let handle = self.tasks.spawn(fut);
+            self.task_names.insert(handle.id(), (p.id.clone(), kind));
+            self.components.insert(p.id, p.running);
+        }
+        self.edges.retain(|(id, _)| keep.contains(id));
+        self.edges.extend(new_edges);
+        Ok(summary)
+    }
+
+    /// The sink's future; with a disk buffer, the buffer is opened when the future first
+    /// runs (after the instance it replaces has closed the same buffer directory).
+    fn build_sink(
+        &self,
+        decl: &crate::config::ComponentDecl<crate::sinks::SinkConfig>,
+        input: BatchReceiver,
+        readiness: ReadinessHandle,
+        previous: Option<CancellationToken>,
+    ) -> Result<ComponentFuture, BuildError> {
+        let build_error = |message: String| BuildError::Component {
+            component_kind: "sink",
+            id: decl.id.clone(),
+            type_name: decl.type_name.clone(),
+            message,
+        };
+        let Some(BufferConfig::Disk {
+            max_bytes,
+            when_full,
+        }) = decl.buffer.clone()
+        else {
+            let ctx = SinkContext {
+                id: decl.id.clone(),
+                input,
+                data_dir: self.data_dir.clone(),
+                readiness,
+            };
+            return decl.config.build(ctx).map_err(build_error);
+        };
+        let dir = self.data_dir.join("buffers").join(&decl.id);
+        let start = {
+            let id = decl.id.clone();
+            let data_dir = self.data_dir.clone();
+            let config = decl.config.clone();
+            move |input: BatchReceiver| -> Result<ComponentFuture, String> {
+                let (buffer, sink_input) = DiskBuffer::start(dir, &id, max_bytes, when_full, input)
+                    .map_err(|e| e.to_string())?;
+                let ctx = SinkContext {
+                    id: id.clone(),
+                    input: sink_input,
+                    data_dir,
+                    readiness,
+                };
+                let sink = config.build(ctx)?;
+                Ok(Box::pin(async move {
+                    let result = sink.await;
+                    let report = buffer.join().await;
+                    tracing::info!(component_id = %id, written = report.written_events, replayed = report.replayed_events, discarded = report.discarded_events, corrupt = report.corrupt_records, "disk buffer closed");
+                    result
+                }))
+            }
+        };
+        if previous.is_none() {
+            return start(input).map_err(build_error);
+        }
+        // Check the sink's options now (the built future is never run), open the buffer
+        // later.
+        let (_, probe_input) = channel::channel(1);
+        let _never_run = decl
+            .config
+            .build(SinkContext {
+                id: decl.id.clone(),
+                input: probe_input,
+                data_dir: self.data_dir.clone(),
+                readiness: ReadinessHandle::detached(&decl.id),
+            })
+            .map_err(build_error)?;
+        Ok(Box::pin(async move {
+            let sink = start(input).map_err(ComponentError::new)?;
+            sink.await
+        }))
+    }
+
+    /// How often a component replaced by a reload, still waiting for the instance it
+    /// replaces to drain, logs a warning (default 30 s).
+    pub fn set_predecessor_wait_warning(&mut self, every: Duration) {
+        self.predecessor_wait_warning = every.max(Duration::from_millis(10));
     }
 
     /// The token that stops every source.
@@ -501,84 +905,111 @@ impl Topology {
         &self.edges
     }
 
+    /// Ids of the components of the current configuration.
+    pub fn component_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.components.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Waits for one component task to end and records how; `false` once none is left.
+    /// Cancel-safe: use it in a `select!` beside reload triggers.
+    pub async fn next_finished(&mut self) -> bool {
+        match self.tasks.join_next_with_id().await {
+            None => false,
+            Some(result) => {
+                self.record(result, false);
+                true
+            }
+        }
+    }
+
+    fn record(
+        &mut self,
+        result: Result<(tokio::task::Id, Result<(), ComponentError>), tokio::task::JoinError>,
+        aborting: bool,
+    ) {
+        let (task, result) = match result {
+            Ok((task, r)) => (task, r),
+            Err(e) if e.is_cancelled() => (e.id(), Err(ComponentError::new("aborted"))),
+            Err(e) => (e.id(), Err(ComponentError::new(format!("panicked: {e}")))),
+        };
+        let (id, kind) = self
+            .task_names
+            .remove(&task)
+            .unwrap_or_else(|| ("?".to_string(), "component"));
+        match result {
+            Ok(()) => {
+                tracing::debug!(component_id = %id, component_kind = kind, "component finished")
+            }
+            Err(e) if aborting && e.message == "aborted" => {}
+            Err(e) => {
+                tracing::error!(component_id = %id, component_kind = kind, error = %e, "component failed");
+                if e.message != "aborted" {
+                    self.report.failures.push((id, e.message));
+                }
+                // A failed component stops the sources, so the rest drains and the run ends.
+                self.shutdown.cancel();
+            }
+        }
+    }
+
     /// Waits until every component has finished: naturally (sources at their end), or after
     /// the shutdown token is cancelled, in which case the in-flight events get
     /// `drain_deadline` to reach the sinks before the rest is aborted.
-    pub async fn wait(self, drain_deadline: Duration) -> RunReport {
-        let Topology {
-            sources,
-            transforms,
-            sinks,
-            shutdown,
-            ..
-        } = self;
-        let mut report = RunReport::default();
-        let all: Vec<RunningComponent> =
-            sources.into_iter().chain(transforms).chain(sinks).collect();
-        let failed = CancellationToken::new();
-        let mut joins = Vec::new();
-        for c in all {
-            let failed = failed.clone();
-            let abort = c.handle.abort_handle();
-            joins.push((
-                c.id.clone(),
-                abort,
-                tokio::spawn(async move {
-                    let result = match c.handle.await {
-                        Ok(r) => r,
-                        Err(e) if e.is_cancelled() => Err(ComponentError::new("aborted")),
-                        Err(e) => Err(ComponentError::new(format!("panicked: {e}"))),
-                    };
-                    if let Err(e) = &result {
-                        tracing::error!(component_id = %c.id, component_kind = c.kind, error = %e, "component failed");
-                        failed.cancel();
-                    }
-                    result
-                }),
-            ));
-        }
-        // A failed component stops the sources, so the rest drains and the run ends.
-        let stop_on_failure = {
-            let shutdown = shutdown.clone();
-            let failed = failed.clone();
-            tokio::spawn(async move {
-                failed.cancelled().await;
-                shutdown.cancel();
-            })
-        };
-        let deadline = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(drain_deadline).await;
-        };
-        tokio::pin!(deadline);
-        let mut deadline_passed = false;
-        for (id, abort, mut join) in joins {
-            let result = if deadline_passed {
-                if !join.is_finished() {
-                    abort.abort();
-                    report.aborted.push(id.clone());
-                }
-                join.await
-            } else {
-                tokio::select! {
-                    r = &mut join => r,
-                    () = &mut deadline => {
-                        deadline_passed = true;
-                        abort.abort();
-                        report.aborted.push(id.clone());
-                        join.await
-                    }
-                }
-            };
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) if e.message == "aborted" => {}
-                Ok(Err(e)) => report.failures.push((id, e.message)),
-                Err(e) => report.failures.push((id, e.to_string())),
+    pub async fn wait(mut self, drain_deadline: Duration) -> RunReport {
+        let shutdown = self.shutdown.clone();
+        loop {
+            tokio::select! {
+                more = self.next_finished() => if !more { return self.report },
+                () = shutdown.cancelled() => break,
             }
         }
-        stop_on_failure.abort();
-        report
+        let deadline = tokio::time::sleep(drain_deadline);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                more = self.next_finished() => if !more { return self.report },
+                () = &mut deadline => break,
+            }
+        }
+        let mut aborted: Vec<String> = self.task_names.values().map(|(id, _)| id.clone()).collect();
+        aborted.sort();
+        self.report.aborted = aborted;
+        self.tasks.abort_all();
+        while let Some(result) = self.tasks.join_next_with_id().await {
+            self.record(result, true);
+        }
+        self.report
+    }
+}
+
+/// How long a replacement waits for its predecessor before saying so (and again after each
+/// further such period), unless [`Topology::set_predecessor_wait_warning`] says otherwise.
+pub const PREDECESSOR_WAIT_WARNING: Duration = Duration::from_secs(30);
+
+/// Waits until the instance a reload replaced has ended. A predecessor that cannot drain
+/// (a sink retrying an unreachable destination) holds the new configuration back: that is
+/// logged, never hidden.
+async fn wait_for_predecessor(
+    id: &str,
+    kind: &str,
+    previous: &CancellationToken,
+    warn_every: Duration,
+) {
+    let started = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = previous.cancelled() => return,
+            () = tokio::time::sleep(warn_every) => {
+                tracing::warn!(
+                    component_id = %id,
+                    component_kind = kind,
+                    waited_secs = started.elapsed().as_secs(),
+                    "the instance replaced by the reload is still draining (a destination not accepting events?); the new configuration of this component applies once it has, or restart logweir to apply it now"
+                );
+            }
+        }
     }
 }
 

@@ -14,12 +14,13 @@ use crate::template::Template;
 use crate::topology::{Transform, TransformOutput};
 
 /// Adds fields.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddFieldsConfig {
     /// Field path → value. Strings containing `{{ path }}` are templates (write a literal
     /// `%` in them as `%%`: `%Y` and friends format `@timestamp`); numbers, booleans, arrays
     /// and tables are added as they are.
+    #[schemars(with = "OrderedMap<serde_json::Value>")]
     pub fields: OrderedMap<toml::Value>,
     /// Replace fields that already exist (default `true`); `false` only fills gaps.
     #[serde(default = "default_true")]

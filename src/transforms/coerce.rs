@@ -11,7 +11,7 @@ use crate::event::{EventBatch, FieldPath};
 use crate::topology::{Transform, TransformOutput};
 
 /// Converts field types.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CoerceConfig {
     /// Path → type, e.g. `{ ".status" = "int", ".ok" = "bool", ".t" = "timestamp" }`.

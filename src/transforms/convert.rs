@@ -154,6 +154,20 @@ impl FromStr for Conversion {
     }
 }
 
+impl schemars::JsonSchema for Conversion {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Conversion".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A type: `string`, `int`, `float`, `bool`, `timestamp` (RFC 3339) or `timestamp|<strftime format>`.",
+            "pattern": "^(string|bytes|int|integer|float|bool|boolean|timestamp(\\|.*%.*)?)$"
+        })
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for Conversion {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Conversion, D::Error> {
         let s = String::deserialize(d)?;

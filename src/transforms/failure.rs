@@ -21,7 +21,9 @@ use crate::topology::TransformOutput;
 use super::TransformContext;
 
 /// What to do with an event a parser could not handle.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OnError {
     /// Pass the event on unchanged, tagged (`parse_failure` for parsers).

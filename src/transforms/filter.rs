@@ -12,7 +12,7 @@ use crate::finalization::EventStatus;
 use crate::topology::{Transform, TransformOutput};
 
 /// Keeps events matching `condition`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilterConfig {
     /// The condition, e.g. `.level != "debug" && exists(.kubernetes.namespace)`.

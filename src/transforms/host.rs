@@ -10,7 +10,7 @@ use crate::event::{Event, EventBatch, FieldPath, Value};
 use crate::topology::{Transform, TransformOutput};
 
 /// Adds host fields.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostConfig {
     /// Where the host name goes.

@@ -128,6 +128,34 @@ impl TransformConfig {
         })
     }
 
+    /// The JSON Schema of the options of `type_name` (`None` for an unknown type).
+    pub fn json_schema(
+        type_name: &str,
+        generator: &mut schemars::SchemaGenerator,
+    ) -> Option<schemars::Schema> {
+        use crate::config::schema::options;
+        Some(match type_name {
+            "parse_json" => options::<parse_json::ParseJsonConfig>(generator),
+            "parse_regex" => options::<parse_regex::ParseRegexConfig>(generator),
+            "parse_logfmt" => options::<parse_logfmt::ParseLogfmtConfig>(generator),
+            "parse_syslog" => options::<parse_syslog::ParseSyslogConfig>(generator),
+            "parse_timestamp" => options::<parse_timestamp::ParseTimestampConfig>(generator),
+            "add_fields" => options::<add_fields::AddFieldsConfig>(generator),
+            "host" => options::<host::HostConfig>(generator),
+            "kubernetes_metadata" => {
+                options::<kubernetes_metadata::KubernetesMetadataConfig>(generator)
+            }
+            "remove_fields" => options::<remove_fields::RemoveFieldsConfig>(generator),
+            "rename_fields" => options::<rename_fields::RenameFieldsConfig>(generator),
+            "coerce" => options::<coerce::CoerceConfig>(generator),
+            "filter" => options::<filter::FilterConfig>(generator),
+            "route" => options::<route::RouteConfig>(generator),
+            "sample" => options::<sample::SampleConfig>(generator),
+            "throttle" => options::<throttle::ThrottleConfig>(generator),
+            _ => return None,
+        })
+    }
+
     /// Names of the outputs besides the default one (`route` has one per route plus
     /// `_unmatched`), in a stable order: the index of a name is its `push_named` index.
     pub fn named_outputs(&self) -> Vec<String> {

@@ -21,7 +21,7 @@ use crate::event::{Event, EventBatch, FieldPath, Key, Object, Value};
 use crate::topology::{Transform, TransformOutput};
 
 /// Parses JSON text in a field.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParseJsonConfig {
     /// The field holding JSON text.

@@ -16,7 +16,7 @@ use crate::event::{Event, EventBatch, FieldPath, Key, Object, Value};
 use crate::topology::{Transform, TransformOutput};
 
 /// Parses logfmt text in a field.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParseLogfmtConfig {
     /// The field holding logfmt text.

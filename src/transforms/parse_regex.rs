@@ -19,7 +19,7 @@ use crate::event::{Event, EventBatch, FieldPath, Object, Value};
 use crate::topology::{Transform, TransformOutput};
 
 /// Parses a text field with regexes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParseRegexConfig {
     /// Regexes with named captures (`(?P<status>\d{3})`), tried in order; the first match

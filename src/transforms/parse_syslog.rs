@@ -15,7 +15,7 @@ use crate::sources::syslog::parser::{parse, ParseOptions};
 use crate::topology::{Transform, TransformOutput};
 
 /// Parses syslog text in a field.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParseSyslogConfig {
     /// The field holding the syslog message; `message` is then replaced by its MSG part.

@@ -12,7 +12,7 @@ use crate::event::{Event, EventBatch, FieldPath, Value};
 use crate::topology::{Transform, TransformOutput};
 
 /// Parses a timestamp field.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParseTimestampConfig {
     /// The field holding the time text, e.g. `.time`.

@@ -7,7 +7,7 @@ use crate::event::{EventBatch, FieldPath};
 use crate::topology::{Transform, TransformOutput};
 
 /// Removes fields.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveFieldsConfig {
     /// Paths to remove, e.g. `[".password", ".kubernetes.labels"]`.

@@ -8,7 +8,7 @@ use crate::event::{EventBatch, FieldPath};
 use crate::topology::{Transform, TransformOutput};
 
 /// Renames fields.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameFieldsConfig {
     /// Old path → new path, e.g. `{ ".msg" = ".message", ".lvl" = ".log.level" }`.

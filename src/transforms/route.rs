@@ -18,7 +18,7 @@ use crate::topology::{Transform, TransformOutput};
 pub const UNMATCHED: &str = "_unmatched";
 
 /// Routes events by condition.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Route name → condition, e.g. `errors = '.level == "error"'`. Each name becomes an

@@ -13,7 +13,7 @@ use crate::finalization::EventStatus;
 use crate::topology::{Transform, TransformOutput};
 
 /// Samples events.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SampleConfig {
     /// Keep one event in `rate` (at least 1; 1 keeps everything).

@@ -16,7 +16,7 @@ use crate::finalization::EventStatus;
 use crate::topology::{Transform, TransformOutput};
 
 /// Rate-limits events.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleConfig {
     /// Most events let through per window (per key).

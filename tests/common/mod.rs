@@ -10,6 +10,8 @@ pub mod tail;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+pub mod reload;
+
 /// Path of the built `logweir` binary.
 pub fn logweir_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_logweir"))

@@ -14,8 +14,9 @@ use crate::template::Template;
 
 /// A secret (password, API key). Its `Debug` and `Display` never show the value, so it cannot
 /// leak into logs, errors or `{:?}` output of the configuration.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(transparent)]
+#[schemars(rename = "ElasticsearchSecret")]
 pub struct Secret(String);
 
 impl Secret {
@@ -42,8 +43,11 @@ impl fmt::Display for Secret {
 }
 
 /// Where documents go.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "ElasticsearchMode")]
 pub enum Mode {
     /// `create` into the data stream `<type>-<dataset>-<namespace>`.
     #[default]
@@ -53,17 +57,21 @@ pub enum Mode {
 }
 
 /// Request body compression.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "ElasticsearchCompression")]
 pub enum Compression {
     /// `Content-Encoding: gzip` (fast level): bulk NDJSON shrinks 5-10x.
     #[default]
     Gzip,
+    /// Uncompressed request bodies.
     None,
 }
 
 /// The data stream naming scheme `<type>-<dataset>-<namespace>`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataStreamConfig {
     /// The data stream type (`logs`, `metrics`, ...).
@@ -110,8 +118,9 @@ fn default_true() -> bool {
 }
 
 /// When a bulk request is sent.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ElasticsearchBatch")]
 pub struct BatchConfig {
     /// Most documents in one bulk request.
     #[serde(default = "default_max_events")]
@@ -146,7 +155,7 @@ fn default_timeout_ms() -> u64 {
 }
 
 /// Credentials: either `user` + `password` (HTTP basic) or `api_key`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// User name for basic authentication.
@@ -166,8 +175,9 @@ pub enum Auth {
 }
 
 /// TLS settings for `https://` endpoints.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ElasticsearchTls")]
 pub struct TlsConfig {
     /// PEM file of the CA certificate(s) to trust instead of the system roots (the `ca.crt`
     /// of a self-managed cluster).
@@ -178,7 +188,7 @@ pub struct TlsConfig {
 }
 
 /// How long data is kept, per dataset.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Days data of datasets without a rule is kept.
@@ -203,7 +213,7 @@ fn default_retention_days() -> u32 {
 }
 
 /// One dataset's retention.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionRule {
     /// The dataset (as it appears in the data stream name, after sanitising).
@@ -213,7 +223,7 @@ pub struct RetentionRule {
 }
 
 /// Sends events to Elasticsearch through the bulk API.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ElasticsearchConfig {
     /// Base URLs of the cluster's nodes (`https://es-0:9200`). Requests rotate over them; a node

@@ -13,8 +13,9 @@ use serde::Deserialize;
 use super::encoder::Compression;
 
 /// A credential that must never be printed.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(transparent)]
+#[schemars(rename = "S3Secret")]
 pub struct Secret(String);
 
 impl Secret {
@@ -127,8 +128,9 @@ impl S3Connection {
 
 /// Retries of failed uploads: each HTTP request is retried a few times quickly by the client;
 /// an upload that still fails is retried as a whole with exponential backoff and jitter.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "S3Retry")]
 pub struct RetryConfig {
     /// First backoff of an upload retry, in milliseconds; doubles per attempt (with jitter).
     #[serde(default = "default_initial_backoff_ms")]
@@ -190,8 +192,9 @@ fn default_request_timeout_secs() -> u64 {
 }
 
 /// When an open batch becomes an object.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "S3Batch")]
 pub struct BatchConfig {
     /// Upload when the compressed object reaches this size (bytes).
     #[serde(default = "default_max_bytes")]
@@ -218,7 +221,7 @@ fn default_timeout_secs() -> u64 {
 }
 
 /// One lifecycle rule: objects under `prefix` move to cheaper storage and expire.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LifecycleRuleConfig {
     /// Rule id; defaults to `logweir-<n>` (n = position in the list).
@@ -236,9 +239,10 @@ pub struct LifecycleRuleConfig {
 }
 
 /// Move objects to `storage_class` once they are `days` old.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionConfig {
+    /// Age of the objects, in days since they were written.
     pub days: u32,
     /// `STANDARD_IA`, `ONEZONE_IA`, `INTELLIGENT_TIERING`, `GLACIER_IR`, `GLACIER`,
     /// `DEEP_ARCHIVE`.
@@ -246,7 +250,7 @@ pub struct TransitionConfig {
 }
 
 /// Archives events as compressed NDJSON objects in an S3 bucket.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct S3SinkConfig {
     /// Bucket name.

@@ -11,9 +11,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::Deserialize;
 
 /// Compression of archived objects.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "S3Compression")]
 pub enum Compression {
+    /// Plain NDJSON.
     None,
     /// gzip (`Content-Encoding: gzip`), the default: every tool reads it.
     #[default]

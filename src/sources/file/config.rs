@@ -12,7 +12,7 @@ use super::multiline::MultilineConfig;
 use crate::topology::{ComponentFuture, SourceContext};
 
 /// Tails files, typically Kubernetes container logs under `/var/log/pods`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSourceConfig {
     /// Glob patterns of the files to read (`*` and `?` stay within a directory, `**` spans
@@ -71,7 +71,7 @@ pub struct FileSourceConfig {
 }
 
 /// Multiline aggregation settings.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MultilineSettings {
     /// Regex matching the first line of an event; other lines continue the current event.
@@ -86,7 +86,9 @@ pub struct MultilineSettings {
 }
 
 /// Where to start a file without checkpoint at startup.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadFrom {
     #[default]

@@ -49,6 +49,42 @@ impl fmt::Display for Format {
     }
 }
 
+impl serde::Serialize for Format {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// The names [`Format::from_str`] accepts (lower case; case does not matter when parsing).
+const FORMAT_NAMES: &[&str] = &[
+    "auto",
+    "cri",
+    "containerd",
+    "crio",
+    "cri-o",
+    "docker",
+    "json-file",
+    "raw",
+    "text",
+];
+
+impl schemars::JsonSchema for Format {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Format".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "enum": FORMAT_NAMES,
+        })
+    }
+}
+
 impl FromStr for Format {
     type Err = FormatError;
 

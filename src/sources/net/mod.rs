@@ -96,6 +96,83 @@ pub fn bind_tcp(address: SocketAddr) -> Result<TcpListener, String> {
         .map_err(|e| format!("cannot listen on {address}: {e}"))
 }
 
+/// What a network source listens with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+/// A source's socket: bound in `build` (so a taken port fails the start, or the reload, with
+/// a clear error), or, when the source replaces a running instance listening on the same
+/// address (a reload changed it), bound when the new instance starts: the running one holds
+/// the port until it has ended.
+#[derive(Debug)]
+pub enum Binding<S> {
+    Bound(S),
+    Deferred(SocketAddr),
+}
+
+impl Binding<TcpListener> {
+    /// Binds `address` now, unless `predecessor` listens on it (see [`Binding`]).
+    pub fn tcp(
+        address: SocketAddr,
+        predecessor: Option<&crate::sources::SourceConfig>,
+    ) -> Result<Binding<TcpListener>, String> {
+        if holds(predecessor, Transport::Tcp, address) {
+            return Ok(Binding::Deferred(address));
+        }
+        bind_tcp(address).map(Binding::Bound)
+    }
+
+    /// The listener, binding it now if it was deferred.
+    pub fn listen(self) -> Result<TcpListener, String> {
+        match self {
+            Binding::Bound(l) => Ok(l),
+            Binding::Deferred(address) => bind_tcp(address),
+        }
+    }
+}
+
+impl Binding<tokio::net::UdpSocket> {
+    /// Binds `address` now, unless `predecessor` listens on it (see [`Binding`]).
+    pub fn udp(
+        address: SocketAddr,
+        predecessor: Option<&crate::sources::SourceConfig>,
+    ) -> Result<Binding<tokio::net::UdpSocket>, String> {
+        if holds(predecessor, Transport::Udp, address) {
+            return Ok(Binding::Deferred(address));
+        }
+        bind_udp(address).map(Binding::Bound)
+    }
+
+    /// The socket, binding it now if it was deferred.
+    pub fn listen(self) -> Result<tokio::net::UdpSocket, String> {
+        match self {
+            Binding::Bound(s) => Ok(s),
+            Binding::Deferred(address) => bind_udp(address),
+        }
+    }
+}
+
+fn holds(
+    predecessor: Option<&crate::sources::SourceConfig>,
+    transport: Transport,
+    address: SocketAddr,
+) -> bool {
+    predecessor.and_then(|p| p.listen_address()) == Some((transport, address))
+}
+
+/// Binds a UDP socket now.
+pub fn bind_udp(address: SocketAddr) -> Result<tokio::net::UdpSocket, String> {
+    let socket = std::net::UdpSocket::bind(address)
+        .map_err(|e| format!("cannot bind udp {address}: {e}"))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| format!("cannot configure udp socket: {e}"))?;
+    tokio::net::UdpSocket::from_std(socket).map_err(|e| format!("cannot register udp socket: {e}"))
+}
+
 /// The peer address as event fields: the IP text (shared by every event of the connection)
 /// and the port.
 #[derive(Debug, Clone)]

@@ -13,8 +13,9 @@ use serde::Deserialize;
 use tokio_rustls::TlsAcceptor;
 
 /// Serve TLS instead of plain TCP.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ServerTls")]
 pub struct TlsConfig {
     /// PEM file with the server certificate chain (leaf first).
     pub cert_file: PathBuf,

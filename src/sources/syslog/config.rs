@@ -9,7 +9,9 @@ use crate::sources::net::TlsConfig;
 use crate::sources::tcp::{default_idle_timeout_secs, default_max_connections};
 
 /// Transport of a syslog source.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SyslogMode {
     /// RFC 6587: octet counting or newline framing, detected per message.
@@ -20,7 +22,7 @@ pub enum SyslogMode {
 }
 
 /// Receives syslog (RFC 5424 and RFC 3164) over TCP, TLS or UDP.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyslogSourceConfig {
     /// `tcp` or `udp`.
@@ -117,6 +119,36 @@ fn parse_offset(s: &str) -> Option<i32> {
     (h <= 23 && m <= 59).then_some(sign * (h * 3600 + m * 60))
 }
 
+impl serde::Serialize for Timezone {
+    /// The text [`Timezone::parse`] reads back: `UTC`, `±hh:mm`, or the zone's IANA name
+    /// (`local` for a system zone without one).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Timezone::Fixed(0) => serializer.serialize_str("UTC"),
+            Timezone::Fixed(o) => {
+                let sign = if *o < 0 { '-' } else { '+' };
+                let a = o.unsigned_abs();
+                serializer.collect_str(&format_args!("{sign}{:02}:{:02}", a / 3600, a % 3600 / 60))
+            }
+            Timezone::Zone(tz) => serializer.serialize_str(tz.iana_name().unwrap_or("local")),
+        }
+    }
+}
+
+impl schemars::JsonSchema for Timezone {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Timezone".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string" })
+    }
+}
+
 impl<'de> Deserialize<'de> for Timezone {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Timezone, D::Error> {
         let s = String::deserialize(d)?;
@@ -136,6 +168,10 @@ mod tests {
         assert_eq!(Timezone::parse("+01").unwrap(), Timezone::Fixed(3600));
         assert!(Timezone::parse("+25:00").is_err());
         assert!(Timezone::parse("Not/AZone").is_err());
+        for text in ["UTC", "+02:00", "-05:30", "Europe/Paris"] {
+            let written = serde_json::to_value(Timezone::parse(text).unwrap()).unwrap();
+            assert_eq!(written, text, "serialized as it is written");
+        }
         let paris = Timezone::parse("Europe/Paris").unwrap();
         // 2026-01-15 (winter, +01:00) and 2026-07-15 (summer, +02:00).
         assert_eq!(paris.offset_secs_at(1_768_435_200), 3600);

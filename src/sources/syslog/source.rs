@@ -28,7 +28,7 @@ impl SyslogSourceConfig {
                     self.connection_idle_timeout_secs,
                     self.tls.as_ref(),
                 )?;
-                let listener = net::bind_tcp(self.address)?;
+                let binding = net::Binding::tcp(self.address, ctx.predecessor.as_ref())?;
                 let codec_counters = Arc::clone(&counters);
                 let new_codec = move |peer: SocketAddr| SyslogCodec {
                     decoder: SyslogFrameDecoder::new(max_frame_bytes),
@@ -39,6 +39,7 @@ impl SyslogSourceConfig {
                     ),
                 };
                 Ok(Box::pin(async move {
+                    let listener = binding.listen().map_err(ComponentError::new)?;
                     let result = net::serve_tcp(
                         listener,
                         settings,
@@ -56,14 +57,9 @@ impl SyslogSourceConfig {
                 if self.tls.is_some() {
                     return Err("tls is only available with mode = \"tcp\"".to_string());
                 }
-                let socket = std::net::UdpSocket::bind(self.address)
-                    .map_err(|e| format!("cannot bind udp {}: {e}", self.address))?;
-                socket
-                    .set_nonblocking(true)
-                    .map_err(|e| format!("cannot configure udp socket: {e}"))?;
-                let socket = UdpSocket::from_std(socket)
-                    .map_err(|e| format!("cannot register udp socket: {e}"))?;
+                let binding = net::Binding::udp(self.address, ctx.predecessor.as_ref())?;
                 Ok(Box::pin(async move {
+                    let socket = binding.listen().map_err(ComponentError::new)?;
                     let result = run_udp(
                         socket,
                         max_frame_bytes,

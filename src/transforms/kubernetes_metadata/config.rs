@@ -23,7 +23,7 @@ use super::KubernetesMetadata;
 
 /// Adds pod metadata from the Kubernetes API to events carrying `kubernetes.pod.uid` or
 /// `kubernetes.namespace` + `kubernetes.pod.name`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KubernetesMetadataConfig {
     /// The API server, e.g. `https://10.96.0.1:443` or `http://127.0.0.1:8001` (`kubectl
