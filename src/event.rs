@@ -237,24 +237,17 @@ impl Object {
     /// Appends the members of a validated JSON object's text as fields kept in text form.
     /// The caller guarantees none of its keys is already a field of `self`.
     pub fn attach_raw(&mut self, raw: RawObject) {
-        match &mut self.raw {
+        match &self.raw {
             None => self.raw = Some(Box::new(raw)),
-            Some(_) => {
-                // Only one text per object; a second one is decoded into fields.
-                for (k, v) in raw.iter() {
-                    self.entries.push((k.clone(), v.clone()));
-                }
-            }
+            // Only one text per object; a second one is decoded into fields.
+            Some(_) => push_fields_of(&mut self.entries, &raw),
         }
     }
 
     /// Turns fields in text form into ordinary fields (before a change).
     fn materialize(&mut self) {
         if let Some(raw) = self.raw.take() {
-            self.entries.reserve(raw.len());
-            for (k, v) in raw.iter() {
-                self.entries.push((k.clone(), v.clone()));
-            }
+            push_fields_of(&mut self.entries, &raw);
         }
     }
 
@@ -383,6 +376,12 @@ impl fmt::Debug for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&Value::Object(self.clone()), f)
     }
+}
+
+/// Appends the fields of `raw`, decoded, to `entries`.
+fn push_fields_of(entries: &mut Vec<(Key, Value)>, raw: &RawObject) {
+    entries.reserve(raw.len());
+    entries.extend(raw.iter().map(|(k, v)| (k.clone(), v.clone())));
 }
 
 impl IntoIterator for Object {

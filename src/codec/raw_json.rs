@@ -82,11 +82,6 @@ impl RawObject {
         RawObject::new_validated(Bytes::from(text))
     }
 
-    /// The object's text, `{` to `}`.
-    pub fn text(&self) -> &Bytes {
-        &self.text
-    }
-
     /// The text between the braces, trimmed: empty for an object without members.
     pub fn inner_text(&self) -> &[u8] {
         let inner = self
@@ -159,19 +154,16 @@ impl RawObject {
             String::from_utf8_lossy(raw).into_owned()
         }
     }
+}
 
-    /// The members as ordinary fields, for code about to change the object.
-    pub fn into_object(self) -> Object {
-        let mut obj = Object::new();
-        for (k, v) in self.iter() {
-            obj.insert(k.clone(), v.clone());
+impl RawMember {
+    fn new(key: Range<usize>, key_escaped: bool, value: Range<usize>) -> RawMember {
+        RawMember {
+            key: key.start as u32..key.end as u32,
+            key_escaped,
+            value: value.start as u32..value.end as u32,
+            decoded_value: OnceLock::new(),
         }
-        obj
-    }
-
-    /// Bytes of the text, for size estimates.
-    pub fn text_len(&self) -> usize {
-        self.text.len()
     }
 }
 
@@ -272,12 +264,11 @@ fn members_from_key_starts(b: &[u8], key_starts: &[usize], shift: usize) -> Opti
         if end <= value_start {
             return None;
         }
-        members.push(RawMember {
-            key: start as u32..key_end as u32,
+        members.push(RawMember::new(
+            start..key_end,
             key_escaped,
-            value: value_start as u32..end as u32,
-            decoded_value: OnceLock::new(),
-        });
+            value_start..end,
+        ));
     }
     Some(members)
 }
@@ -292,12 +283,7 @@ fn scan_members(b: &[u8]) -> Vec<RawMember> {
         // `"key"`, whitespace, `:`, whitespace.
         let value_start = skip_ws(b, skip_ws(b, key_end + 1) + 1);
         let end = value_end(b, value_start);
-        members.push(RawMember {
-            key: key.start as u32..key.end as u32,
-            key_escaped,
-            value: value_start as u32..end as u32,
-            decoded_value: OnceLock::new(),
-        });
+        members.push(RawMember::new(key, key_escaped, value_start..end));
         // Whitespace, `,` or `}`, whitespace.
         i = skip_ws(b, end);
         if b.get(i) == Some(&b',') {

@@ -127,24 +127,10 @@ impl JsonParser {
     /// Parses `input` (UTF-8 JSON text). String values share `input`'s memory when they had
     /// no escapes.
     pub fn parse(&mut self, input: &Bytes) -> Option<Value> {
-        self.scratch.clear();
-        self.scratch.extend_from_slice(input);
-        let tape = self.tape.take().unwrap_or_else(simd_json::Tape::null);
-        let mut tape = tape.reset();
-        // Strings on the tape point into the scratch copy; their offsets from its start
-        // locate the same bytes in `input`.
-        let base = self.scratch.as_ptr() as usize;
-        let parsed = simd_json::fill_tape(&mut self.scratch, &mut self.buffers, &mut tape);
-        let result = match parsed {
-            Ok(()) => {
-                let mut i = 0;
-                let value = convert(&tape.0, &mut i, input, base);
-                (i == tape.0.len()).then_some(value)
-            }
-            Err(_) => None,
-        };
-        self.tape = Some(tape.reset());
-        result
+        match self.parse_lazy(input, |_| false)? {
+            Parsed::Value(value) => Some(value),
+            Parsed::Raw(raw) => Some(Value::Object(Object::from_raw(raw))),
+        }
     }
 }
 
