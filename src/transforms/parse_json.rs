@@ -86,6 +86,17 @@ impl JsonParser {
         input: &Bytes,
         keys_ok: impl FnOnce(&[&str]) -> bool,
     ) -> Option<Parsed> {
+        self.parse_with(input, true, keys_ok)
+    }
+
+    /// [`JsonParser::parse_lazy`]; with `text_form` false, values are always built and the
+    /// top-level keys are not collected.
+    fn parse_with(
+        &mut self,
+        input: &Bytes,
+        text_form: bool,
+        keys_ok: impl FnOnce(&[&str]) -> bool,
+    ) -> Option<Parsed> {
         self.scratch.clear();
         self.scratch.extend_from_slice(input);
         let tape = self.tape.take().unwrap_or_else(simd_json::Tape::null);
@@ -97,7 +108,7 @@ impl JsonParser {
                 let nodes = &tape.0;
                 let mut keys = KeyList::new();
                 let lazy = match nodes.first() {
-                    Some(Node::Object { len, count }) if *count + 1 == nodes.len() => {
+                    Some(Node::Object { len, count }) if text_form && *count + 1 == nodes.len() => {
                         top_level_keys(nodes, *len, &mut keys) && keys_ok(&keys)
                     }
                     _ => false,
@@ -127,7 +138,7 @@ impl JsonParser {
     /// Parses `input` (UTF-8 JSON text). String values share `input`'s memory when they had
     /// no escapes.
     pub fn parse(&mut self, input: &Bytes) -> Option<Value> {
-        match self.parse_lazy(input, |_| false)? {
+        match self.parse_with(input, false, |_| false)? {
             Parsed::Value(value) => Some(value),
             Parsed::Raw(raw) => Some(Value::Object(Object::from_raw(raw))),
         }
