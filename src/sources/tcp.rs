@@ -16,9 +16,9 @@ use super::net::{
     self, ErrorType, EventBuilder, FrameCodec, Peer, SourceCounters, TcpServerSettings, TlsConfig,
 };
 use super::syslog::framing::{Frame, LineFrameDecoder};
-use crate::event::{Event, Value, TIMESTAMP};
+use crate::event::{Event, Object, Value, TIMESTAMP};
 use crate::topology::{ComponentError, ComponentFuture, SourceContext};
-use crate::transforms::parse_json::JsonParser;
+use crate::transforms::parse_json::{JsonParser, Parsed};
 
 /// How a line becomes an event.
 #[derive(
@@ -217,21 +217,32 @@ impl EventBuilder for LineEventBuilder {
 }
 
 /// The event of one JSON line: the object's fields; `@timestamp` from the object when it is
-/// RFC 3339 text, the receive time otherwise (tagged `invalid_timestamp` when the object had
-/// one that is not RFC 3339). `None` when the line is not a JSON object.
+/// RFC 3339 text, the receive time otherwise. `None` when the line is not a JSON object.
 pub fn json_event(parser: &mut JsonParser, line: &Bytes, receive_nanos: i64) -> Option<Event> {
-    let Value::Object(mut fields) = parser.parse(line)? else {
-        return None;
-    };
-    // The parsed object is the event as is (no copy into a new one); only `@timestamp` is
-    // typed, or added when absent.
-    match fields.get_mut(TIMESTAMP) {
-        Some(slot) => {
-            let parsed = slot.as_bytes().and_then(|b| crate::time::parse_rfc3339(b));
-            *slot = Value::Timestamp(parsed.unwrap_or(receive_nanos));
+    // An object without `@timestamp` stays JSON text (fields decoded when read, the text
+    // written out as it is); the receive time is added beside it.
+    let parsed = parser.parse_lazy(line, |keys| !keys.contains(&TIMESTAMP))?;
+    let fields = match parsed {
+        Parsed::Raw(raw) => {
+            let mut fields = Object::with_capacity(2);
+            fields.push_unique(TIMESTAMP, Value::Timestamp(receive_nanos));
+            fields.attach_raw(raw);
+            fields
         }
-        None => fields.push_unique(TIMESTAMP, Value::Timestamp(receive_nanos)),
-    }
+        // The parsed object is the event as is (no copy into a new one); only `@timestamp`
+        // is typed, or added when absent.
+        Parsed::Value(Value::Object(mut fields)) => {
+            match fields.get_mut(TIMESTAMP) {
+                Some(slot) => {
+                    let parsed = slot.as_bytes().and_then(|b| crate::time::parse_rfc3339(b));
+                    *slot = Value::Timestamp(parsed.unwrap_or(receive_nanos));
+                }
+                None => fields.push_unique(TIMESTAMP, Value::Timestamp(receive_nanos)),
+            }
+            fields
+        }
+        Parsed::Value(_) => return None,
+    };
     Some(Event {
         fields,
         meta: Default::default(),
@@ -293,6 +304,36 @@ mod tests {
         let source = events[4].fields.get("source").unwrap().as_object().unwrap();
         assert_eq!(source.get("port"), Some(&Value::Integer(4000)));
         assert_eq!(source.get("ip").unwrap().as_str(), Some("127.0.0.1"));
+    }
+
+    #[test]
+    fn json_lines_without_timestamp_stay_text_and_are_written_as_sent() {
+        let (mut c, _) = codec(Decoding::Json);
+        let line = br#"{"level":"warn","msg":"caf\u00e9 \"q\"","n":[1,{"x":null}]}"#;
+        let mut input = line.to_vec();
+        input.push(b'\n');
+        let events = decode_all(&mut c, &input);
+        assert_eq!(events.len(), 1);
+        let event = &events[0];
+        assert!(event.fields.raw().is_some(), "kept as text");
+        assert_eq!(event.fields.get("level").unwrap().as_str(), Some("warn"));
+        assert_eq!(
+            event.fields.get("msg").unwrap().as_str(),
+            Some("café \"q\"")
+        );
+        assert_eq!(event.timestamp(), Some(7));
+        let mut out = Vec::new();
+        crate::codec::json::write_object(&mut out, &event.fields);
+        let text = String::from_utf8(out).unwrap();
+        // The object's members are spliced as they came, beside the added fields.
+        assert!(
+            text.contains(r#""msg":"caf\u00e9 \"q\"","n":[1,{"x":null}]"#),
+            "{text}"
+        );
+        let written: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(written["n"][1]["x"], serde_json::Value::Null);
+        assert_eq!(written["source"]["port"], 4000);
+        assert!(written["@timestamp"].is_string());
     }
 
     #[test]
