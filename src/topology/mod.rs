@@ -91,6 +91,9 @@ pub struct Output {
     metrics: OutputMetrics,
     /// The producing component's tap (`GET /tap/{id}`), checked once per batch.
     tap: Option<Arc<TapPoint>>,
+    /// Shared with the topology (`RunningComponent::outputs_closed`): set once the producer
+    /// will send nothing more, after which a reload never wires consumers to it again.
+    closed: Arc<std::sync::Mutex<bool>>,
 }
 
 /// The flow metrics of one output.
@@ -129,7 +132,18 @@ impl Output {
             targets: Arc::new(ArcSwap::from_pointee(targets)),
             metrics: OutputMetrics::default(),
             tap: None,
+            closed: Arc::default(),
         }
+    }
+
+    /// Lets go of every consumer: the producer sends nothing more. For a source whose input
+    /// has ended but whose task still runs (waiting for acknowledgements): its consumers'
+    /// channels close now, so they drain and flush at once instead of waiting for that task,
+    /// whose acknowledgements may in turn wait for their flush (a sink's batch timeout).
+    pub fn close(&self) {
+        let mut closed = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+        *closed = true;
+        self.targets.store(Arc::new(Vec::new()));
     }
 
     pub fn has_consumers(&self) -> bool {
@@ -595,6 +609,7 @@ impl Topology {
                     measure_bytes: instrumentation.measure_bytes,
                 },
                 tap: Some(instrumentation.taps.point(id)),
+                closed: Arc::default(),
             }
         };
         let after = |components: &HashMap<String, RunningComponent>, id: &str| {
@@ -692,6 +707,7 @@ impl Topology {
             }
             let output = new_output(&mut wiring, &decl.id, None, "source", &decl.type_name);
             let targets = Arc::clone(&output.targets);
+            let outputs_closed = Arc::clone(&output.closed);
             let stop = self.shutdown.child_token();
             let ctx = SourceContext {
                 id: decl.id.clone(),
@@ -721,7 +737,7 @@ impl Topology {
                     source: Some(decl.config.clone()),
                     acknowledged: reaches_acknowledging_sink(config, &decl.id),
                     done: CancellationToken::new(),
-                    outputs_closed: Arc::default(),
+                    outputs_closed,
                 },
                 future,
                 after: after(&self.components, &decl.id),

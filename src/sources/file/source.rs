@@ -280,7 +280,11 @@ impl Reader {
         let result = self.run_loop();
         // Whatever ended the loop, send what is built; the tracker then drains.
         let sent = self.send_batch();
-        self.output = None;
+        // Nothing more comes from this source: the pipeline may drain and flush now, while
+        // the tracker waits for the last acknowledgements.
+        if let Some(output) = self.output.take() {
+            output.close();
+        }
         result.and(sent)
     }
 
