@@ -201,7 +201,9 @@ impl From<f64> for Value {
 #[derive(Clone, Default)]
 pub struct Object {
     entries: Vec<(Key, Value)>,
-    raw: Option<Box<RawObject>>,
+    /// Shared: cloning an event (fan-out, the per-file fields every event of a file
+    /// carries) shares the text and whatever of it was decoded already.
+    raw: Option<std::sync::Arc<RawObject>>,
 }
 
 impl Object {
@@ -220,7 +222,7 @@ impl Object {
     pub fn from_raw(raw: RawObject) -> Object {
         Object {
             entries: Vec::new(),
-            raw: Some(Box::new(raw)),
+            raw: Some(std::sync::Arc::new(raw)),
         }
     }
 
@@ -238,7 +240,7 @@ impl Object {
     /// The caller guarantees none of its keys is already a field of `self`.
     pub fn attach_raw(&mut self, raw: RawObject) {
         match &self.raw {
-            None => self.raw = Some(Box::new(raw)),
+            None => self.raw = Some(std::sync::Arc::new(raw)),
             // Only one text per object; a second one is decoded into fields.
             Some(_) => push_fields_of(&mut self.entries, &raw),
         }
