@@ -55,7 +55,11 @@ impl BulkItem {
 /// The documents of one bulk request: their NDJSON body and where each item lies in it.
 #[derive(Debug, Default)]
 pub struct BulkBatch {
+    /// The body while it is being encoded.
     pub body: Vec<u8>,
+    /// The body once handed to the HTTP client uncompressed ([`BulkBatch::wire_body`]):
+    /// shared with the request instead of copied.
+    sent: Option<bytes::Bytes>,
     pub items: Vec<BulkItem>,
 }
 
@@ -65,6 +69,7 @@ impl BulkBatch {
         body.clear();
         BulkBatch {
             body,
+            sent: None,
             items: Vec::new(),
         }
     }
@@ -77,30 +82,47 @@ impl BulkBatch {
         self.items.is_empty()
     }
 
+    /// The whole NDJSON body.
+    pub fn text(&self) -> &[u8] {
+        self.sent.as_deref().unwrap_or(&self.body)
+    }
+
+    /// The whole body as a request body, without copying it (later calls share it too).
+    pub fn wire_body(&mut self) -> bytes::Bytes {
+        self.sent
+            .get_or_insert_with(|| bytes::Bytes::from(std::mem::take(&mut self.body)))
+            .clone()
+    }
+
     /// The action line of item `i`, without its newline.
     pub fn action_line(&self, i: usize) -> &[u8] {
         let it = &self.items[i];
-        &self.body[it.start as usize..it.doc_start as usize - 1]
+        &self.text()[it.start as usize..it.doc_start as usize - 1]
     }
 
     /// The document of item `i`, without its newline.
     pub fn document(&self, i: usize) -> &[u8] {
         let it = &self.items[i];
-        &self.body[it.doc_start as usize..it.end as usize - 1]
+        &self.text()[it.doc_start as usize..it.end as usize - 1]
     }
 
     /// Appends the lines of the items at `indices` to `out` (a retry's body).
     pub fn write_subset(&self, indices: &[usize], out: &mut Vec<u8>) {
         out.clear();
+        let text = self.text();
         for &i in indices {
             let it = &self.items[i];
-            out.extend_from_slice(&self.body[it.start as usize..it.end as usize]);
+            out.extend_from_slice(&text[it.start as usize..it.end as usize]);
         }
     }
 
-    /// Takes the body buffer back for reuse.
+    /// Takes the body buffer back for reuse: also after [`BulkBatch::wire_body`], once the
+    /// HTTP client has let go of it (otherwise the next batch starts a new buffer).
     pub fn into_buffer(self) -> Vec<u8> {
-        self.body
+        match self.sent {
+            None => self.body,
+            Some(sent) => sent.try_into_mut().map(Vec::from).unwrap_or_default(),
+        }
     }
 }
 

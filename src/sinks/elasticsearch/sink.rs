@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::config::CheckedConfig;
+use super::config::{CheckedConfig, Compression};
 use super::dead_letter::{DeadLetter, DeadLetterWriter};
 use super::encoder::{compress, BulkBatch, BulkEncoder};
 use super::retry::{item_verdict, request_verdict, Backoff, ItemVerdict, RequestVerdict};
@@ -411,18 +411,22 @@ async fn deliver(shared: Arc<Shared>, mut batch: BulkBatch) -> BulkBatch {
         let mut backoff = Backoff::new(config.initial_backoff, config.max_backoff);
         let mut whole = pending.len() == batch.len();
         loop {
-            let body = if whole {
-                &batch.body
+            let wire = if whole && config.compression == Compression::None {
+                batch.wire_body()
             } else {
-                batch.write_subset(&pending, &mut subset_body);
-                &subset_body
-            };
-            let wire = match compress(body, config.compression) {
-                Ok(w) => w,
-                // Compressing into memory cannot fail short of allocation failure.
-                Err(e) => {
-                    tracing::error!(component_id = %shared.component_id, error = %e, "cannot compress a bulk body");
-                    bytes::Bytes::copy_from_slice(body)
+                let body = if whole {
+                    batch.text()
+                } else {
+                    batch.write_subset(&pending, &mut subset_body);
+                    &subset_body
+                };
+                match compress(body, config.compression) {
+                    Ok(w) => w,
+                    // Compressing into memory cannot fail short of allocation failure.
+                    Err(e) => {
+                        tracing::error!(component_id = %shared.component_id, error = %e, "cannot compress a bulk body");
+                        bytes::Bytes::copy_from_slice(body)
+                    }
                 }
             };
             let wire_len = wire.len() as u64;
