@@ -199,9 +199,17 @@ impl BulkEncoder {
 
     /// Appends `event` to `batch` and moves its finalizer there.
     pub fn encode(&mut self, event: &mut Event, batch: &mut BulkBatch) {
-        // The document first: its hash may be the id.
+        // A document whose id is not its hash is written straight into the body after its
+        // action line; otherwise it is written first, aside, to hash it.
+        let id_from_document = match &self.id {
+            IdStrategy::None => false,
+            IdStrategy::Auto => event.meta.origin.is_none(),
+            IdStrategy::Template(_) => true,
+        };
         self.document.clear();
-        write_object(&mut self.document, &event.fields);
+        if id_from_document {
+            write_object(&mut self.document, &event.fields);
+        }
         self.render_target(event);
         let own_id = self.render_id(event);
         let out = &mut batch.body;
@@ -216,7 +224,11 @@ impl BulkEncoder {
         }
         out.extend_from_slice(b"}}\n");
         let doc_start = out.len();
-        out.extend_from_slice(&self.document);
+        if id_from_document {
+            out.extend_from_slice(&self.document);
+        } else {
+            write_object(out, &event.fields);
+        }
         if let TargetStrategy::DataStream {
             sync_fields: true, ..
         } = &self.target
