@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-use crate::event::{Key, Object, Value};
+use crate::event::{key_signature, Key, Object, Value};
 
 /// A JSON object's text and, once read, its members.
 #[derive(Clone)]
@@ -26,6 +26,10 @@ pub struct RawObject {
     /// The object's text, `{` to `}`, valid JSON.
     text: Bytes,
     members: OnceLock<Vec<RawMember>>,
+    /// The [`key_signature`]s of the decoded keys, when the parser gave them (all bits set
+    /// otherwise): a lookup of a key that is not there usually ends here, without touching
+    /// the members or the text (which, a stage after parsing, are no longer in cache).
+    key_mask: u64,
     /// Decoded keys, in member order: built only when something iterates the fields.
     keys: OnceLock<Vec<Key>>,
 }
@@ -56,6 +60,7 @@ impl RawObject {
         RawObject {
             text: text.slice(start..end),
             members: OnceLock::new(),
+            key_mask: u64::MAX,
             keys: OnceLock::new(),
         }
     }
@@ -64,8 +69,9 @@ impl RawObject {
     /// parser: `key_starts` holds, per top-level member in order, the offset in `text` of the
     /// first byte after the key's opening quote. Falls back to scanning when the offsets do
     /// not fit the text.
-    pub fn with_key_offsets(text: Bytes, key_starts: &[usize]) -> RawObject {
-        let raw = RawObject::new_validated(text.clone());
+    pub fn with_key_offsets(text: Bytes, key_starts: &[usize], key_mask: u64) -> RawObject {
+        let mut raw = RawObject::new_validated(text.clone());
+        raw.key_mask = key_mask;
         let shift = raw.text.as_ptr() as usize - text.as_ptr() as usize;
         if let Some(members) = members_from_key_starts(&raw.text, key_starts, shift) {
             let _ = raw.members.set(members);
@@ -111,6 +117,9 @@ impl RawObject {
     fn find(&self, key: &str) -> Option<&RawMember> {
         // The last of repeated keys wins, as when parsing into a map. Unescaped keys compare
         // as bytes, without decoding.
+        if self.key_mask & key_signature(key) == 0 {
+            return None;
+        }
         self.members().iter().rev().find(|m| {
             if m.key_escaped {
                 self.member_key_uncached(m) == key
@@ -311,6 +320,7 @@ fn decode_value(text: &Bytes, at: Range<usize>) -> Value {
         Some(b'{') => Value::Object(Object::from_raw(RawObject {
             text: text.slice(at),
             members: OnceLock::new(),
+            key_mask: u64::MAX,
             keys: OnceLock::new(),
         })),
         Some(b'[') => {
@@ -438,7 +448,7 @@ mod tests {
             .collect();
         assert_eq!(starts.len(), 4);
         let bytes = Bytes::copy_from_slice(text.as_bytes());
-        let fast = RawObject::with_key_offsets(bytes.clone(), &starts);
+        let fast = RawObject::with_key_offsets(bytes.clone(), &starts, u64::MAX);
         let scanned = RawObject::new_validated(bytes);
         assert!(fast.members.get().is_some());
         let a: Vec<_> = fast.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -448,8 +458,20 @@ mod tests {
             .collect();
         assert_eq!(a, b);
         assert_eq!(fast.get("e"), Some(&Value::Float(-1500.0)));
+        // With the decoded keys' signatures, absent keys are answered from the mask alone;
+        // present ones (escaped or not) are still found.
+        let mask = ["a", "b\"c", "e", "f"]
+            .iter()
+            .fold(0, |m, k| m | key_signature(k));
+        let masked =
+            RawObject::with_key_offsets(Bytes::copy_from_slice(text.as_bytes()), &starts, mask);
+        assert_eq!(masked.get("e"), Some(&Value::Float(-1500.0)));
+        assert_eq!(masked.get("a"), Some(&Value::from("x,y")));
+        assert!(masked.get("b\"c").is_some());
+        assert_eq!(masked.get("data_stream"), None);
+        assert_eq!(masked.get("g"), None);
         // Offsets that do not fit fall back to the scan.
-        let odd = RawObject::with_key_offsets(Bytes::from_static(b"{\"a\":1}"), &[0]);
+        let odd = RawObject::with_key_offsets(Bytes::from_static(b"{\"a\":1}"), &[0], u64::MAX);
         assert_eq!(odd.get("a"), Some(&Value::Integer(1)));
     }
 

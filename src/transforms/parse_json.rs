@@ -119,9 +119,13 @@ impl JsonParser {
                         .iter()
                         .map(|key| (key.as_ptr() as usize).wrapping_sub(base))
                         .collect();
+                    let key_mask = keys
+                        .iter()
+                        .fold(0, |mask, key| mask | crate::event::key_signature(key));
                     Some(Parsed::Raw(RawObject::with_key_offsets(
                         input.clone(),
                         &key_starts,
+                        key_mask,
                     )))
                 } else {
                     let mut i = 0;
