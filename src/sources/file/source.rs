@@ -43,6 +43,14 @@ const SEND_GIVE_UP: Duration = Duration::from_secs(10);
 const MIN_RESCAN_INTERVAL: Duration = Duration::from_millis(100);
 /// Longest idle wait of the reader.
 const MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
+/// How long a batch that is not full waits for more lines before it is sent. A file written
+/// line by line wakes the reader once per write; sending each wake's few lines as a batch
+/// costs a channel hand-off and an acknowledgement per line and fills the bound of
+/// unacknowledged batches long before the sink's batch is full (latency then follows the
+/// sink's batch timeout instead of its size).
+const BATCH_LINGER: Duration = Duration::from_millis(50);
+/// After catching up with every file, how long the reader lets new writes gather once woken.
+const READ_COALESCE: Duration = Duration::from_millis(20);
 /// How often the tracker publishes `files_watched` and `bytes_behind`.
 const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -128,6 +136,7 @@ async fn run(
         initial_scan_done: false,
         next_key: 0,
         batch: Vec::with_capacity(MAX_BATCH_EVENTS),
+        batch_started: None,
         batch_files: Vec::new(),
         scratch: Vec::new(),
         output: Some(ctx.output),
@@ -261,6 +270,8 @@ struct Reader {
     initial_scan_done: bool,
     next_key: u64,
     batch: Vec<Event>,
+    /// When the first event of the batch being built was read.
+    batch_started: Option<Instant>,
     /// `(file, checkpoint)` runs of the batch being built.
     batch_files: Vec<(u64, u64)>,
     scratch: Vec<Emitted>,
@@ -317,7 +328,12 @@ impl Reader {
             let now = Instant::now();
             self.flush_timeouts(now)?;
             self.release_rotated(now)?;
-            self.send_batch()?;
+            if self
+                .batch_started
+                .is_some_and(|started| now >= started + BATCH_LINGER)
+            {
+                self.send_batch()?;
+            }
             if self.config.exit_on_eof && self.files.is_empty() {
                 tracing::info!(component_id = %self.shared.component_id, "every file read to its end");
                 return Ok(());
@@ -327,6 +343,12 @@ impl Reader {
                 if let Some(change) = self.feed.next(wait) {
                     if self.on_change(change, Instant::now()) {
                         self.rescan(Instant::now());
+                    }
+                    // Caught up, and something changed: a file written line by line wakes
+                    // us per write. Letting the writes gather for a moment makes one read
+                    // (and one batch) of many lines instead of a read per line.
+                    if !self.shutdown.is_cancelled() {
+                        std::thread::sleep(READ_COALESCE);
                     }
                 }
             }
@@ -803,6 +825,9 @@ impl Reader {
 
     fn idle_wait(&self, now: Instant) -> Duration {
         let mut next = self.last_rescan + self.glob_interval;
+        if let Some(started) = self.batch_started {
+            next = next.min(started + BATCH_LINGER);
+        }
         for key in &self.open {
             let f = &self.files[key];
             if let Some(d) = f.next_deadline(&self.shared) {
@@ -823,6 +848,9 @@ impl Reader {
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         for emitted in scratch.drain(..) {
+            if self.batch.is_empty() {
+                self.batch_started = Some(Instant::now());
+            }
             self.batch.push(emitted.event);
             match self.batch_files.last_mut() {
                 Some((k, cp)) if *k == key => *cp = emitted.checkpoint,
@@ -839,6 +867,7 @@ impl Reader {
     /// Sends the batch being built with one notifier, registering it with the tracker
     /// first. Blocks while the pipeline is full.
     fn send_batch(&mut self) -> Result<(), ComponentError> {
+        self.batch_started = None;
         if self.batch.is_empty() {
             self.batch_files.clear();
             return Ok(());
