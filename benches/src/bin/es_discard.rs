@@ -150,6 +150,7 @@ fn record_body(body: &[u8], received_nanos: i64, latencies: &Mutex<Latencies>) -
 const MAX_KEPT_BODY: usize = 64 << 20;
 
 fn serve(stream: TcpStream, totals: Arc<Totals>) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::with_capacity(1 << 20, stream);
     let mut line = String::new();
@@ -243,11 +244,13 @@ fn serve(stream: TcpStream, totals: Arc<Totals>) -> std::io::Result<()> {
         } else {
             r#"{"acknowledged":true}"#.into()
         };
-        write!(
-            writer,
+        // One write per response: `write!` on the socket would send each piece on its own,
+        // and Nagle's algorithm against the client's delayed ACK then stalls a response.
+        let response = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-elastic-product: Elasticsearch\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
-        )?;
+        );
+        writer.write_all(response.as_bytes())?;
     }
 }
 
