@@ -250,10 +250,17 @@ impl ParseJson {
         let root = &event.fields;
         let merging = self.config.target.is_none();
         let parsed = self.parser.parse_lazy(&text, |keys| {
-            !merging
-                || keys.iter().all(|k| {
-                    *k != crate::event::TIMESTAMP && (Some(*k) == dropped || root.get(k).is_none())
-                })
+            if !merging {
+                return true;
+            }
+            // Most keys are told apart from the event's by their signature alone.
+            let present = root.key_signatures();
+            keys.iter().all(|k| {
+                *k != crate::event::TIMESTAMP
+                    && (Some(*k) == dropped
+                        || present & crate::event::key_signature(k) == 0
+                        || root.get(k).is_none())
+            })
         });
         let Some(parsed) = parsed else {
             return Err("field is not valid JSON");
