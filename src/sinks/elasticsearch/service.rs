@@ -206,8 +206,66 @@ impl Endpoints {
 pub struct BulkResponse {
     #[serde(default)]
     pub errors: bool,
+    /// Every item when `errors` is true; empty otherwise (all of them succeeded, only
+    /// their number matters: [`BulkResponse::item_count`]).
     #[serde(default)]
     pub items: Vec<BulkItemEnvelope>,
+    #[serde(skip)]
+    pub item_count: usize,
+}
+
+impl BulkResponse {
+    /// Parses a response body. Most responses say `"errors": false`; their items are only
+    /// counted (decoding thousands of `{"create":{"status":201}}` into values cost more
+    /// than building the request did). With errors, every item is decoded.
+    pub fn parse(body: &[u8]) -> Result<BulkResponse, serde_json::Error> {
+        let summary: BulkSummary = serde_json::from_slice(body)?;
+        if !summary.errors {
+            return Ok(BulkResponse {
+                errors: false,
+                items: Vec::new(),
+                item_count: summary.items.0,
+            });
+        }
+        let mut full: BulkResponse = serde_json::from_slice(body)?;
+        full.item_count = full.items.len();
+        Ok(full)
+    }
+}
+
+#[derive(Deserialize)]
+struct BulkSummary {
+    #[serde(default)]
+    errors: bool,
+    #[serde(default)]
+    items: ItemCount,
+}
+
+/// The length of a JSON array whose elements are skipped (validated, not built).
+#[derive(Default)]
+struct ItemCount(usize);
+
+impl<'de> Deserialize<'de> for ItemCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ItemCount, D::Error> {
+        struct Counter;
+        impl<'de> serde::de::Visitor<'de> for Counter {
+            type Value = ItemCount;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of bulk items")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ItemCount, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(ItemCount(n))
+            }
+        }
+        d.deserialize_seq(Counter)
+    }
 }
 
 /// `{"create": {...}}`, `{"index": {...}}`.
@@ -375,7 +433,7 @@ impl EsClient {
             });
         }
         self.endpoints.mark_ok(index);
-        serde_json::from_slice(&bytes).map_err(|e| RequestError::BadResponse {
+        BulkResponse::parse(&bytes).map_err(|e| RequestError::BadResponse {
             endpoint: base.to_string(),
             message: e.to_string(),
         })
@@ -548,12 +606,28 @@ mod tests {
     }
 
     #[test]
+    fn bulk_responses_without_errors_are_counted_not_decoded() {
+        let r = BulkResponse::parse(
+            br#"{"took":3,"errors":false,"items":[{"create":{"status":201}},{"index":{"_id":"a","status":200,"result":"created","_shards":{"total":2}}},{"create":{"status":201}}]}"#,
+        )
+        .unwrap();
+        assert!(!r.errors);
+        assert_eq!(r.item_count, 3);
+        assert!(r.items.is_empty());
+        let none = BulkResponse::parse(br#"{"errors":false}"#).unwrap();
+        assert_eq!(none.item_count, 0);
+        assert!(BulkResponse::parse(br#"{"errors":false,"items":[{"create":"#).is_err());
+        assert!(BulkResponse::parse(br#"{"errors":false,"items":{}}"#).is_err());
+    }
+
+    #[test]
     fn bulk_responses_parse_with_errors() {
-        let r: BulkResponse = serde_json::from_str(
-            r#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":400,"error":{"type":"document_parsing_exception","reason":"bad","caused_by":{"type":"x","reason":"y"}}}}]}"#,
+        let r = BulkResponse::parse(
+            br#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":400,"error":{"type":"document_parsing_exception","reason":"bad","caused_by":{"type":"x","reason":"y"}}}}]}"#,
         )
         .unwrap();
         assert!(r.errors);
+        assert_eq!(r.item_count, 2);
         assert_eq!(r.items[0].result().status, 201);
         let e = r.items[1].result();
         assert_eq!(e.error_type(), Some("document_parsing_exception"));

@@ -439,7 +439,7 @@ async fn deliver(shared: Arc<Shared>, mut batch: BulkBatch) -> BulkBatch {
             let request = counters.requests.start_request();
             let result = shared.client.bulk(wire).await;
             let outcome = match &result {
-                Ok(response) if response.items.len() == pending.len() => "success",
+                Ok(response) if response.item_count == pending.len() => "success",
                 Ok(_) => {
                     counters.errors.bad_response.increment(1);
                     "error"
@@ -451,7 +451,7 @@ async fn deliver(shared: Arc<Shared>, mut batch: BulkBatch) -> BulkBatch {
             };
             request.finish(outcome);
             let failure: String = match result {
-                Ok(response) if response.items.len() == pending.len() => {
+                Ok(response) if response.item_count == pending.len() => {
                     add(
                         &shared.stats.bytes_sent,
                         &shared.counters.sent_bytes,
@@ -461,14 +461,18 @@ async fn deliver(shared: Arc<Shared>, mut batch: BulkBatch) -> BulkBatch {
                     let mut refused = Vec::new();
                     let (mut delivered, mut already) = (0u64, 0u64);
                     let mut throttled_items = 0u64;
+                    if !response.errors {
+                        // Every item succeeded (its items were only counted).
+                        for &i in &pending {
+                            finish_item(&mut batch, i, EventStatus::Delivered);
+                        }
+                        delivered = pending.len() as u64;
+                        shared.readiness.mark_healthy();
+                    }
+                    // With errors, every item was decoded: one verdict each.
                     for (&i, envelope) in pending.iter().zip(&response.items) {
                         let item = envelope.result();
-                        let verdict = if response.errors {
-                            item_verdict(item.status, item.error_type(), batch.items[i].own_id)
-                        } else {
-                            ItemVerdict::Delivered
-                        };
-                        match verdict {
+                        match item_verdict(item.status, item.error_type(), batch.items[i].own_id) {
                             ItemVerdict::Delivered => {
                                 delivered += 1;
                                 finish_item(&mut batch, i, EventStatus::Delivered);
@@ -523,7 +527,7 @@ async fn deliver(shared: Arc<Shared>, mut batch: BulkBatch) -> BulkBatch {
                 }
                 Ok(response) => format!(
                     "bulk response has {} items for {} documents",
-                    response.items.len(),
+                    response.item_count,
                     pending.len()
                 ),
                 Err(RequestError::Status {
