@@ -627,8 +627,11 @@ impl Event {
     /// An event with `message` and `@timestamp`.
     pub fn from_message(message: Bytes, timestamp_nanos: i64) -> Event {
         let mut fields = Object::with_capacity(8);
-        fields.push_unique(TIMESTAMP, Value::Timestamp(timestamp_nanos));
-        fields.push_unique(MESSAGE, Value::Bytes(message));
+        fields.push_unique(
+            Key::new_static(TIMESTAMP),
+            Value::Timestamp(timestamp_nanos),
+        );
+        fields.push_unique(Key::new_static(MESSAGE), Value::Bytes(message));
         Event {
             fields,
             meta: EventMetadata::default(),

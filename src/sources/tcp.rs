@@ -16,7 +16,7 @@ use super::net::{
     self, ErrorType, EventBuilder, FrameCodec, Peer, SourceCounters, TcpServerSettings, TlsConfig,
 };
 use super::syslog::framing::{Frame, LineFrameDecoder};
-use crate::event::{Event, Object, Value, TIMESTAMP};
+use crate::event::{Event, Key, Object, Value, TIMESTAMP};
 use crate::topology::{ComponentError, ComponentFuture, SourceContext};
 use crate::transforms::parse_json::{JsonParser, Parsed};
 
@@ -197,7 +197,7 @@ impl EventBuilder for LineEventBuilder {
         if event.fields.get("source").is_none() {
             event
                 .fields
-                .push_unique("source", self.peer.source_object());
+                .push_unique(Key::new_static("source"), self.peer.source_object());
         }
         if frame.truncated {
             self.counters.error(
@@ -225,7 +225,7 @@ pub fn json_event(parser: &mut JsonParser, line: &Bytes, receive_nanos: i64) -> 
     let fields = match parsed {
         Parsed::Raw(raw) => {
             let mut fields = Object::with_capacity(2);
-            fields.push_unique(TIMESTAMP, Value::Timestamp(receive_nanos));
+            fields.push_unique(Key::new_static(TIMESTAMP), Value::Timestamp(receive_nanos));
             fields.attach_raw(raw);
             fields
         }

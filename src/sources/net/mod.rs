@@ -179,22 +179,26 @@ pub fn bind_udp(address: SocketAddr) -> Result<tokio::net::UdpSocket, String> {
 pub struct Peer {
     pub ip: bytes::Bytes,
     pub port: i64,
+    /// `source: {ip, port}`, encoded once: every event of the connection shares it.
+    source: crate::event::Value,
 }
 
 impl Peer {
     pub fn new(addr: SocketAddr) -> Peer {
-        Peer {
-            ip: bytes::Bytes::from(addr.ip().to_canonical().to_string()),
-            port: i64::from(addr.port()),
-        }
+        let ip = bytes::Bytes::from(addr.ip().to_canonical().to_string());
+        let port = i64::from(addr.port());
+        let mut source = crate::event::Object::with_capacity(2);
+        source.push_unique("ip", crate::event::Value::Bytes(ip.clone()));
+        source.push_unique("port", crate::event::Value::Integer(port));
+        let source = crate::event::Value::Object(crate::event::Object::from_raw(
+            crate::codec::raw_json::RawObject::from_object(&source),
+        ));
+        Peer { ip, port, source }
     }
 
     /// `source: {ip, port}` (ECS).
     pub fn source_object(&self) -> crate::event::Value {
-        let mut source = crate::event::Object::with_capacity(2);
-        source.push_unique("ip", crate::event::Value::Bytes(self.ip.clone()));
-        source.push_unique("port", crate::event::Value::Integer(self.port));
-        crate::event::Value::Object(source)
+        self.source.clone()
     }
 }
 

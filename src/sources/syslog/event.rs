@@ -28,7 +28,7 @@ use bytes::Bytes;
 use super::config::Timezone;
 use super::framing::Frame;
 use super::parser::{self, ParseOptions, SyslogMessage};
-use crate::event::{Event, Object, Origin, Value, MESSAGE, TIMESTAMP};
+use crate::event::{Event, Key, Object, Origin, Value, MESSAGE, TIMESTAMP};
 use crate::sources::lines::to_utf8;
 use crate::sources::net::{ErrorType, Peer, SourceCounters};
 
@@ -94,7 +94,7 @@ impl SyslogEventBuilder {
                 let mut event = Event::from_message(text, receive_nanos);
                 event
                     .fields
-                    .push_unique("source", self.peer.source_object());
+                    .push_unique(Key::new_static("source"), self.peer.source_object());
                 event.add_tag("syslog_parse_failure");
                 if invalid {
                     self.invalid_utf8(&mut event);
@@ -185,7 +185,7 @@ impl SyslogEventBuilder {
             }
             fields.push_unique("process", Value::Object(process));
         }
-        fields.push_unique("source", self.peer.source_object());
+        fields.push_unique(Key::new_static("source"), self.peer.source_object());
         let mut event = Event {
             fields,
             meta: Default::default(),
