@@ -81,9 +81,8 @@ inputs = ["errors"]
         errors[5..7],
         [bytes_in[0].clone(), format!("{}/s", bytes_in[1])]
     );
-    // Totals: no errors, 600 of 900 events filtered out, an empty buffer of 4 batches of
-    // 256 events.
-    assert_eq!(errors[9..], ["0", "600", "0/1.0k", "0%"]);
+    // Totals: no errors, 600 of 900 events filtered out, an empty buffer of 4096 events.
+    assert_eq!(errors[9..], ["0", "600", "0/4.1k", "0%"]);
 
     let out = cells("out");
     assert_eq!(&out[..3], ["out", "sink", "blackhole"]);

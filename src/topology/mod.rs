@@ -39,7 +39,7 @@ use crate::tap::{TapPoint, Taps};
 pub const CHANNEL_CAPACITY_BATCHES: usize = 4;
 
 /// The most events a source puts in one batch.
-pub const MAX_BATCH_EVENTS: usize = 256;
+pub const MAX_BATCH_EVENTS: usize = 1024;
 
 /// A component's future: runs until its input ends or it is told to stop.
 pub type ComponentFuture = Pin<Box<dyn Future<Output = Result<(), ComponentError>> + Send>>;

