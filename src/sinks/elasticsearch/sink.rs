@@ -210,10 +210,12 @@ pub async fn run(
         tokio::select! {
             received = ctx.input.recv() => match received {
                 Some(batch) => {
-                    encode_batch(batch, &mut encoder, &shared, &mut current, &mut inflight, &mut buffers).await;
+                    let dispatched = encode_batch(batch, &mut encoder, &shared, &mut current, &mut inflight, &mut buffers).await;
                     if current.is_empty() {
                         deadline = None;
-                    } else if deadline.is_none() {
+                    } else if deadline.is_none() || dispatched {
+                        // The batch being filled started in this input batch: its timeout
+                        // runs from now, not from the start of the batch sent for being full.
                         deadline = Some(Instant::now() + config.batch_timeout);
                     }
                 }
@@ -266,6 +268,8 @@ fn reclaim(done: Result<BulkBatch, tokio::task::JoinError>, buffers: &mut Vec<Ve
     }
 }
 
+/// Encodes `batch` into `current`, sending `current` whenever it is full. Returns whether it
+/// sent any.
 async fn encode_batch(
     mut batch: EventBatch,
     encoder: &mut BulkEncoder,
@@ -273,18 +277,22 @@ async fn encode_batch(
     current: &mut BulkBatch,
     inflight: &mut JoinSet<BulkBatch>,
     buffers: &mut Vec<Vec<u8>>,
-) {
+) -> bool {
     let max_events = shared.config.max_events;
     let max_bytes = shared.config.max_bytes;
+    let mut dispatched = false;
     for event in batch.events.iter_mut() {
         if current.len() >= max_events || current.body.len() >= max_bytes {
             dispatch(shared, current, inflight, buffers).await;
+            dispatched = true;
         }
         encoder.encode(event, current);
     }
     if current.len() >= max_events || current.body.len() >= max_bytes {
         dispatch(shared, current, inflight, buffers).await;
+        dispatched = true;
     }
+    dispatched
 }
 
 /// Starts delivering `current`, first waiting for a free slot (this wait is the
