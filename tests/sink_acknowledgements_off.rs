@@ -12,8 +12,9 @@ use std::time::Duration;
 /// Every line is exactly this long, so a checkpoint offset is a line count.
 const LINE_BYTES: u64 = 64;
 const LINES: u64 = 10_000;
-/// The most events a source puts in one batch (`topology::MAX_BATCH_EVENTS`).
-const MAX_BATCH_EVENTS: u64 = 1024;
+/// The most lines the file source puts in one batch (`BATCH_EVENTS` in
+/// `sources/file/source.rs`).
+const MAX_BATCH_EVENTS: u64 = 256;
 
 fn write_lines(path: &Path) {
     let mut text = String::new();
