@@ -79,48 +79,64 @@ impl Civil {
     }
 }
 
-fn push_2(out: &mut Vec<u8>, v: u32) {
-    out.push(b'0' + (v / 10) as u8);
-    out.push(b'0' + (v % 10) as u8);
+thread_local! {
+    /// The `YYYY-MM-DDTHH:MM:SS` text of the last second formatted on this thread: log
+    /// timestamps come in runs within the same second, and the calendar arithmetic is most
+    /// of the formatting's cost.
+    static LAST_SECOND: std::cell::Cell<(i64, [u8; 19])> = const { std::cell::Cell::new((i64::MIN, [0; 19])) };
 }
 
 /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` (or more fraction digits when the value has them:
 /// microseconds or nanoseconds are kept, trailing zero groups dropped).
 pub fn write_rfc3339(out: &mut Vec<u8>, nanos: i64) {
-    let c = Civil::from_unix_nanos(nanos);
-    if (0..=9999).contains(&c.year) {
+    let secs = nanos.div_euclid(NANOS_PER_SEC);
+    let sub = nanos.rem_euclid(NANOS_PER_SEC) as u32;
+    let (cached_secs, cached) = LAST_SECOND.get();
+    let date_time = if cached_secs == secs {
+        cached
+    } else {
+        // i64 nanoseconds span the years 1677 to 2262: always four digits.
+        let c = Civil::from_unix_nanos(nanos);
+        let mut t = *b"0000-00-00T00:00:00";
         let y = c.year as u32;
-        push_2(out, y / 100);
-        push_2(out, y % 100);
-    } else {
-        out.extend_from_slice(c.year.to_string().as_bytes());
-    }
-    out.push(b'-');
-    push_2(out, c.month);
-    out.push(b'-');
-    push_2(out, c.day);
-    out.push(b'T');
-    push_2(out, c.hour);
-    out.push(b':');
-    push_2(out, c.minute);
-    out.push(b':');
-    push_2(out, c.second);
-    out.push(b'.');
-    let (digits, value) = if c.nanos.is_multiple_of(1_000_000) {
-        (3, c.nanos / 1_000_000)
-    } else if c.nanos.is_multiple_of(1_000) {
-        (6, c.nanos / 1_000)
-    } else {
-        (9, c.nanos)
+        for (at, v) in [
+            (0, y / 100),
+            (2, y % 100),
+            (5, c.month),
+            (8, c.day),
+            (11, c.hour),
+            (14, c.minute),
+            (17, c.second),
+        ] {
+            t[at] = b'0' + (v / 10) as u8;
+            t[at + 1] = b'0' + (v % 10) as u8;
+        }
+        LAST_SECOND.set((secs, t));
+        t
     };
-    let mut buf = [b'0'; 9];
-    let mut v = value;
-    for i in (0..digits).rev() {
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
+    let mut text = [0u8; 30];
+    text[..19].copy_from_slice(&date_time);
+    let len = 19 + write_fraction(&mut text[19..], sub);
+    text[len] = b'Z';
+    out.extend_from_slice(&text[..=len]);
+}
+
+/// Writes `.` and the fraction digits (3, 6 or 9: trailing zero groups dropped) at the start
+/// of `buf`; returns how many bytes it wrote.
+fn write_fraction(buf: &mut [u8], sub: u32) -> usize {
+    let (digits, mut value) = if sub.is_multiple_of(1_000_000) {
+        (3, sub / 1_000_000)
+    } else if sub.is_multiple_of(1_000) {
+        (6, sub / 1_000)
+    } else {
+        (9, sub)
+    };
+    buf[0] = b'.';
+    for i in (1..=digits).rev() {
+        buf[i] = b'0' + (value % 10) as u8;
+        value /= 10;
     }
-    out.extend_from_slice(&buf[..digits]);
-    out.push(b'Z');
+    digits + 1
 }
 
 /// Formats a timestamp as an RFC 3339 string (see [`write_rfc3339`]).
@@ -250,6 +266,37 @@ mod tests {
             let nanos = parse_rfc3339(input.as_bytes()).unwrap();
             assert_eq!(format_rfc3339(nanos), expected, "{input}");
         }
+    }
+
+    #[test]
+    fn a_cached_second_formats_like_a_fresh_one() {
+        let fresh = |n: i64| {
+            LAST_SECOND.set((i64::MIN, [0; 19]));
+            format_rfc3339(n)
+        };
+        let base = parse_rfc3339(b"2026-11-22T08:00:59.999Z").unwrap();
+        let mut values = vec![0, -1, -1_000_000_001, i64::MIN, i64::MAX, i64::MIN / 2];
+        for step in [1, 999, 1_000, 137_000, 1_000_000, 333_333_333, 999_999_999] {
+            values.extend((0..5).map(|k| base + k * step));
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(base + (x % 5_000_000_000) as i64);
+        }
+        let expected: Vec<String> = values.iter().map(|&n| fresh(n)).collect();
+        // Formatted in sequence, with the cache carried from one value to the next.
+        for (n, want) in values.iter().zip(&expected) {
+            assert_eq!(&format_rfc3339(*n), want, "{n}");
+            // (The parser's arithmetic does not reach the very ends of the i64 range.)
+            if n.checked_abs().is_some_and(|a| a < i64::MAX / 2) {
+                assert_eq!(parse_rfc3339(want.as_bytes()), Some(*n), "{want}");
+            }
+        }
+        assert_eq!(fresh(i64::MIN), "1677-09-21T00:12:43.145224192Z");
+        assert_eq!(fresh(i64::MAX), "2262-04-11T23:47:16.854775807Z");
     }
 
     #[test]
