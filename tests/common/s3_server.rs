@@ -24,7 +24,15 @@ fn free(port: u16) -> bool {
 
 /// A base port such that base..base+5 and the gRPC ports (+10000) are free.
 fn pick_ports(count: u16, grpc: bool) -> u16 {
-    let seed = std::process::id() as u64 ^ (Instant::now().elapsed().as_nanos() as u64);
+    // Tests of one binary run in parallel threads of one process: each call needs its own
+    // sequence, or two servers pick the same free ports and one test's pipeline ends up
+    // writing into the other's server.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let seed = std::process::id() as u64 ^ clock ^ call.wrapping_mul(0xD6E8_FEB8_6659_FD93);
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     for _ in 0..500 {
         x ^= x << 13;
