@@ -107,21 +107,18 @@ impl JsonParser {
             Ok(()) => {
                 let nodes = &tape.0;
                 let mut keys = KeyList::new();
-                let lazy = match nodes.first() {
+                let key_mask = match nodes.first() {
                     Some(Node::Object { len, count }) if text_form && *count + 1 == nodes.len() => {
-                        top_level_keys(nodes, *len, &mut keys) && keys_ok(&keys)
+                        top_level_keys(nodes, *len, &mut keys).filter(|_| keys_ok(&keys))
                     }
-                    _ => false,
+                    _ => None,
                 };
-                if lazy {
+                if let Some(key_mask) = key_mask {
                     // Keys sit at the same offsets in the scratch copy and in the input.
                     let key_starts: smallvec::SmallVec<[usize; 24]> = keys
                         .iter()
                         .map(|key| (key.as_ptr() as usize).wrapping_sub(base))
                         .collect();
-                    let key_mask = keys
-                        .iter()
-                        .fold(0, |mask, key| mask | crate::event::key_signature(key));
                     Some(Parsed::Raw(RawObject::with_key_offsets(
                         input.clone(),
                         &key_starts,
@@ -149,18 +146,18 @@ impl JsonParser {
     }
 }
 
-/// Fills `keys` with the top-level keys of the object at the tape's start; false when a key
-/// repeats.
-fn top_level_keys<'t>(nodes: &[Node<'t>], len: usize, keys: &mut KeyList<'t>) -> bool {
+/// Fills `keys` with the top-level keys of the object at the tape's start; returns the mask
+/// of their [`crate::event::key_signature`]s, `None` when a key repeats.
+fn top_level_keys<'t>(nodes: &[Node<'t>], len: usize, keys: &mut KeyList<'t>) -> Option<u64> {
     let mut i = 1;
     let mut seen = 0u64;
     for _ in 0..len {
         let Some(Node::String(key)) = nodes.get(i) else {
-            return false;
+            return None;
         };
         let sig = crate::event::key_signature(key);
         if seen & sig != 0 && keys.contains(key) {
-            return false;
+            return None;
         }
         seen |= sig;
         keys.push(key);
@@ -169,7 +166,7 @@ fn top_level_keys<'t>(nodes: &[Node<'t>], len: usize, keys: &mut KeyList<'t>) ->
             _ => 2,
         };
     }
-    true
+    Some(seen)
 }
 
 /// A string from the tape as `Bytes`: a slice of `original` when the scratch copy still
