@@ -141,9 +141,7 @@ impl Output {
     /// channels close now, so they drain and flush at once instead of waiting for that task,
     /// whose acknowledgements may in turn wait for their flush (a sink's batch timeout).
     pub fn close(&self) {
-        let mut closed = self.closed.lock().unwrap_or_else(|e| e.into_inner());
-        *closed = true;
-        self.targets.store(Arc::new(Vec::new()));
+        close_outputs(&self.closed, std::slice::from_ref(&self.targets));
     }
 
     pub fn has_consumers(&self) -> bool {
@@ -180,6 +178,16 @@ impl Output {
             target.send_measured(batch.clone(), bytes).await?;
         }
         last.send_measured(batch, bytes).await
+    }
+}
+
+/// Marks a producer's outputs closed and empties their consumer lists, under the lock a
+/// reload takes before re-wiring them (so a finished producer is never wired again).
+fn close_outputs(closed: &std::sync::Mutex<bool>, outputs: &[SharedTargets]) {
+    let mut closed = closed.lock().unwrap_or_else(|e| e.into_inner());
+    *closed = true;
+    for targets in outputs {
+        targets.store(Arc::new(Vec::new()));
     }
 }
 
@@ -817,11 +825,7 @@ impl Topology {
                     wait_for_predecessor(&id, kind, &previous, warn_every).await;
                 }
                 let result = inner.await;
-                let mut closed = outputs_closed.lock().unwrap_or_else(|e| e.into_inner());
-                *closed = true;
-                for targets in outputs {
-                    targets.store(Arc::new(Vec::new()));
-                }
+                close_outputs(&outputs_closed, &outputs);
                 result
             };
             let handle = self.tasks.spawn(fut);
