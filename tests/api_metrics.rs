@@ -9,8 +9,6 @@ use std::time::Duration;
 #[test]
 fn metrics_count_the_events_that_flowed() {
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
-    let addr = format!("127.0.0.1:{port}");
     let config = common::write_file(
         dir.path(),
         "p.toml",
@@ -18,7 +16,7 @@ fn metrics_count_the_events_that_flowed() {
             r#"
 data_dir = "{data}"
 [api]
-address = "{addr}"
+address = "127.0.0.1:0"
 [sources.in]
 type = "stdin"
 [transforms.parsed]
@@ -39,9 +37,10 @@ inputs = ["errors"]
         .args(["run", "-c"])
         .arg(&config)
         .stdin(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
         .spawn()
         .unwrap();
+    let addr = common::api_address_from_log(&dir.path().join("stderr.log"));
     let mut stdin = child.stdin.take().unwrap();
     for i in 0..3000 {
         let level = if i % 3 == 0 { "error" } else { "info" };

@@ -7,7 +7,7 @@ mod common;
 use common::reload::{
     assert_contiguous, pipeline, read_events, write_atomically, Running, PATIENCE,
 };
-use common::{free_port, http_get, metric_value, wait_until};
+use common::{api_address_from_log, http_get, metric_value, wait_until};
 
 fn metric(addr: &str, name: &str) -> Option<f64> {
     let (_, body) = http_get(addr, "/metrics").ok()?;
@@ -22,8 +22,7 @@ fn an_invalid_file_keeps_the_old_pipeline_running() {
     let data = dir.path().join("data");
     let out = dir.path().join("out.ndjson");
     let file = conf.join("pipeline.toml");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let with_api = |text: String| format!("{text}\n[api]\naddress = \"{addr}\"\n");
+    let with_api = |text: String| format!("{text}\n[api]\naddress = \"127.0.0.1:0\"\n");
     write_atomically(
         &file,
         &with_api(pipeline(&data, &out, "exists(.message)", "v1")),
@@ -32,6 +31,7 @@ fn an_invalid_file_keeps_the_old_pipeline_running() {
         &["-c", file.to_str().unwrap(), "--watch"],
         &dir.path().join("stderr.log"),
     );
+    let addr = api_address_from_log(&dir.path().join("stderr.log"));
     assert!(
         wait_until(PATIENCE, || read_events(&out).len() >= 100),
         "{}",

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use common::reload::{assert_contiguous, read_events, write_atomically, PATIENCE};
-use common::{free_port, http_get, metric_value, wait_until};
+use common::{http_get, metric_value, wait_until};
 
 fn pipeline(dir: &std::path::Path, api: &str, max_line_bytes: usize, version: &str) -> String {
     format!(
@@ -42,8 +42,10 @@ fn a_changed_stdin_source_is_refused_and_the_pipeline_keeps_reading() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("pipeline.toml");
     let out = dir.path().join("out.ndjson");
-    let api = format!("127.0.0.1:{}", free_port());
-    write_atomically(&config, &pipeline(dir.path(), &api, 1_048_576, "v1"));
+    write_atomically(
+        &config,
+        &pipeline(dir.path(), "127.0.0.1:0", 1_048_576, "v1"),
+    );
     let stderr_path = dir.path().join("stderr.log");
     let mut child = Command::new(common::logweir_bin())
         .args(["--log-format", "text", "run", "--watch", "-c"])
@@ -54,6 +56,7 @@ fn a_changed_stdin_source_is_refused_and_the_pipeline_keeps_reading() {
         .spawn()
         .unwrap();
     let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let api = common::api_address_from_log(&stderr_path);
     let mut stdin = child.stdin.take().unwrap();
     let write = |stdin: &mut std::process::ChildStdin, range: std::ops::Range<u64>| {
         let text: String = range.map(|i| format!("line seq={i}\n")).collect();
@@ -67,7 +70,7 @@ fn a_changed_stdin_source_is_refused_and_the_pipeline_keeps_reading() {
         stderr()
     );
 
-    write_atomically(&config, &pipeline(dir.path(), &api, 4096, "v2"));
+    write_atomically(&config, &pipeline(dir.path(), "127.0.0.1:0", 4096, "v2"));
     assert!(
         wait_until(PATIENCE, || stderr()
             .contains("configuration reload failed")),

@@ -55,12 +55,29 @@ pub fn count_lines(path: &Path) -> usize {
         .unwrap_or(0)
 }
 
-/// A free TCP port on 127.0.0.1 (bound then released; good enough for tests).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+/// Waits for logweir's `api listening address=…` line in the log file at `path` and
+/// returns the address. Tests configure the API on port 0 and read the port from here:
+/// a port picked by the test and bound later by logweir could be taken meanwhile by
+/// another process, whose `/metrics` the test would then read.
+pub fn api_address_from_log(path: &Path) -> String {
+    let find = || {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        let line = log.lines().find(|l| l.contains("api listening"))?;
+        let (_, rest) = line.split_once("address=")?;
+        let address = rest.split_whitespace().next()?.trim_matches('"');
+        (!address.is_empty()).then(|| address.to_string())
+    };
+    let mut address = None;
+    let found = wait_until(Duration::from_secs(20), || {
+        address = find();
+        address.is_some()
+    });
+    assert!(
+        found,
+        "logweir never said where its API listens:\n{}",
+        std::fs::read_to_string(path).unwrap_or_default()
+    );
+    address.unwrap()
 }
 
 /// A minimal blocking HTTP/1.1 GET; returns the status and the body.

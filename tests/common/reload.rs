@@ -31,9 +31,14 @@ impl Running {
         }
     }
 
-    /// logweir's logs so far, without terminal colour codes.
+    /// logweir's logs so far (plain text: stderr is a file, not a terminal).
     pub fn stderr(&self) -> String {
-        strip_ansi(&std::fs::read_to_string(&self.stderr_path).unwrap_or_default())
+        let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        assert!(
+            !text.contains('\u{1b}'),
+            "terminal colour codes in logs written to a file:\n{text}"
+        );
+        text
     }
 
     pub fn signal(&self, name: &str) {
@@ -62,24 +67,6 @@ impl Drop for Running {
             let _ = self.child.wait();
         }
     }
-}
-
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ parameters final-byte
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Replaces `path` with `contents` in one rename, as editors and ConfigMap updates do, so

@@ -18,8 +18,12 @@ pub struct RunningPipeline {
 impl RunningPipeline {
     /// Starts `logweir run` on `body` (the pipeline without `data_dir` and `[api]`, which
     /// are added) in `dir`, and waits until `/health` answers.
+    ///
+    /// The API binds port 0 and the address is read from the child's log: a port picked
+    /// here and bound there could be taken meanwhile by another process, whose `/metrics`
+    /// the test would then read.
     pub fn start(dir: &Path, body: &str) -> RunningPipeline {
-        let api = format!("127.0.0.1:{}", super::free_port());
+        let api = "127.0.0.1:0";
         let config = super::write_file(
             dir,
             "pipeline.toml",
@@ -40,10 +44,11 @@ impl RunningPipeline {
         let mut running = RunningPipeline {
             stdin: None,
             child,
-            api,
+            api: String::new(),
             dir: dir.to_path_buf(),
         };
         running.stdin = running.child.stdin.take();
+        running.api = super::api_address_from_log(&running.dir.join("stderr.log"));
         assert!(
             super::wait_until(Duration::from_secs(20), || {
                 super::http_get(&running.api, "/health").is_ok_and(|(s, _)| s == 200)
