@@ -295,6 +295,11 @@ impl Node {
             Node::And(nodes) => nodes.iter().all(|n| n.truthy(fields)),
             Node::Or(nodes) => nodes.iter().any(|n| n.truthy(fields)),
             Node::Compare { op, lhs, rhs } => {
+                if matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                    if let Some(same) = str_equal_undecoded(lhs, rhs, fields) {
+                        return same == (*op == CmpOp::Eq);
+                    }
+                }
                 let (Some(l), Some(r)) = (lhs.operand(fields), rhs.operand(fields)) else {
                     return *op == CmpOp::Ne;
                 };
@@ -309,9 +314,15 @@ impl Node {
                     }
                 }
             }
-            Node::In { value, list } => value
-                .operand(fields)
-                .is_some_and(|v| list.iter().any(|item| equal(v, item.operand()))),
+            Node::In { value, list } => match peek_str(value, fields) {
+                // A string equals only the string literals of the list.
+                Some(text) => list
+                    .iter()
+                    .any(|item| matches!(&item.value, Value::Bytes(s) if s == text)),
+                None => value
+                    .operand(fields)
+                    .is_some_and(|v| list.iter().any(|item| equal(v, item.operand()))),
+            },
             Node::Exists(path) => fields.get_path(path).is_some(),
             Node::Match { value, regex } => text(value, fields).is_some_and(|t| regex.is_match(t)),
             Node::Contains {
@@ -373,6 +384,31 @@ fn text<'a>(node: &'a Node, fields: &'a Object) -> Option<&'a [u8]> {
 }
 
 /// `==` between two values (see the module documentation).
+/// The string at a path node, read without decoding it (see [`Object::peek_str_path`]).
+fn peek_str<'a>(node: &Node, fields: &'a Object) -> Option<&'a [u8]> {
+    match node {
+        Node::Path(path) => fields.peek_str_path(path),
+        _ => None,
+    }
+}
+
+/// A field compared with a string literal, answered from the field's text when it is a
+/// string that needs no decoding (`.level == "error"` on a line `parse_json` kept as text):
+/// the same answer as [`equal`] on the decoded value, without decoding it. `None` when the
+/// fast path does not apply.
+fn str_equal_undecoded(lhs: &Node, rhs: &Node, fields: &Object) -> Option<bool> {
+    let (path, literal) = match (lhs, rhs) {
+        (path @ Node::Path(_), Node::Literal(lit)) | (Node::Literal(lit), path @ Node::Path(_)) => {
+            (path, lit)
+        }
+        _ => return None,
+    };
+    let Value::Bytes(expected) = &literal.value else {
+        return None;
+    };
+    peek_str(path, fields).map(|text| text == expected.as_ref())
+}
+
 fn equal(a: Operand<'_>, b: Operand<'_>) -> bool {
     match (a.value, b.value) {
         (Value::Null, Value::Null) => true,
@@ -1186,9 +1222,23 @@ mod tests {
     fn check(source: &str, fields: serde_json::Value) -> bool {
         let condition =
             Condition::compile(source).unwrap_or_else(|e| panic!("`{source}` should compile: {e}"));
+        // A root `@timestamp` is typed in an event, never left in text form.
+        let text = (fields.is_object() && fields.get(crate::event::TIMESTAMP).is_none())
+            .then(|| serde_json::to_vec(&fields).unwrap());
         let event = event(fields);
         let result = condition.check(&event);
         assert_eq!(result, condition.check_fields(&event.fields), "{source}");
+        // The same fields in text form (as `parse_json` keeps a line), where string
+        // comparisons read the text without decoding it, give the same answer.
+        if let Some(text) = text {
+            let raw = crate::codec::raw_json::RawObject::new_validated(text.into());
+            let text_form = Object::from_raw(raw);
+            assert_eq!(
+                result,
+                condition.check_fields(&text_form),
+                "{source} on fields in text form"
+            );
+        }
         result
     }
 

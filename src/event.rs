@@ -220,9 +220,13 @@ impl Object {
 
     /// An object whose fields are the members of a validated JSON object's text.
     pub fn from_raw(raw: RawObject) -> Object {
+        Object::from_shared_raw(std::sync::Arc::new(raw))
+    }
+
+    pub fn from_shared_raw(raw: std::sync::Arc<RawObject>) -> Object {
         Object {
             entries: Vec::new(),
-            raw: Some(std::sync::Arc::new(raw)),
+            raw: Some(raw),
         }
     }
 
@@ -238,9 +242,9 @@ impl Object {
 
     /// Appends the members of a validated JSON object's text as fields kept in text form.
     /// The caller guarantees none of its keys is already a field of `self`.
-    pub fn attach_raw(&mut self, raw: RawObject) {
+    pub fn attach_raw(&mut self, raw: std::sync::Arc<RawObject>) {
         match &self.raw {
-            None => self.raw = Some(std::sync::Arc::new(raw)),
+            None => self.raw = Some(raw),
             // Only one text per object; a second one is decoded into fields.
             Some(_) => push_fields_of(&mut self.entries, &raw),
         }
@@ -339,6 +343,26 @@ impl Object {
             current = current.as_object()?.get(seg)?;
         }
         Some(current)
+    }
+
+    /// The string at `path` as its bytes, when they can be read without decoding anything
+    /// (a string field, or an unescaped string still in text form). `None` when absent,
+    /// not a string, or an escaped string in text form: the caller then reads the value.
+    pub fn peek_str_path(&self, path: &FieldPath) -> Option<&[u8]> {
+        let (last, parents) = path.segments.split_last()?;
+        let mut obj = self;
+        for seg in parents {
+            obj = obj.get(seg)?.as_object()?;
+        }
+        match obj
+            .entries
+            .iter()
+            .find(|(k, _)| k.as_str() == last.as_str())
+        {
+            Some((_, Value::Bytes(b))) => Some(b),
+            Some(_) => None,
+            None => obj.raw.as_ref()?.peek_str(last),
+        }
     }
 
     pub fn get_path_mut(&mut self, path: &FieldPath) -> Option<&mut Value> {

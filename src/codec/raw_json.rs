@@ -14,7 +14,7 @@
 //! ordinary object.
 
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
@@ -25,7 +25,13 @@ use crate::event::{key_signature, Key, Object, Value};
 pub struct RawObject {
     /// The object's text, `{` to `}`, valid JSON.
     text: Bytes,
-    members: OnceLock<Vec<RawMember>>,
+    /// Where the members lie, inline for the usual application log line: the object lives
+    /// in one allocation with them, and locating members writes 20 bytes each.
+    members: OnceLock<Members>,
+    /// The decoded values, by member position; allocated on the first read of a value, so
+    /// an object only forwarded (or only compared as text, see [`RawObject::peek_str`])
+    /// never pays for it.
+    values: OnceLock<Box<[OnceLock<Value>]>>,
     /// The [`key_signature`]s of the decoded keys, when the parser gave them (all bits set
     /// otherwise): a lookup of a key that is not there usually ends here, without touching
     /// the members or the text (which, a stage after parsing, are no longer in cache).
@@ -34,15 +40,18 @@ pub struct RawObject {
     keys: OnceLock<Vec<Key>>,
 }
 
-/// One top-level member: where its key and value lie in the text, and their decoded forms
-/// once asked for.
-#[derive(Clone)]
+type Members = smallvec::SmallVec<[RawMember; 10]>;
+
+/// One top-level member: where its key (the characters between the quotes, as written)
+/// and its value lie in the text.
+#[derive(Clone, Copy)]
 struct RawMember {
-    /// The key's characters between the quotes, as written (escapes not decoded).
-    key: Range<u32>,
+    key_start: u32,
+    key_end: u32,
+    value_start: u32,
+    value_end: u32,
+    /// The key holds escapes: it is compared decoded.
     key_escaped: bool,
-    value: Range<u32>,
-    decoded_value: OnceLock<Value>,
 }
 
 impl RawObject {
@@ -60,23 +69,33 @@ impl RawObject {
         RawObject {
             text: text.slice(start..end),
             members: OnceLock::new(),
+            values: OnceLock::new(),
             key_mask: u64::MAX,
             keys: OnceLock::new(),
         }
     }
 
-    /// Like [`RawObject::new_validated`], with the members already located by the caller's
-    /// parser: `key_starts` holds, per top-level member in order, the offset in `text` of the
+    /// Like [`RawObject::new_validated`] (shared, ready to attach to an event), with the
+    /// members already located by the caller's parser: `key_starts` holds, per top-level member in order, the offset in `text` of the
     /// first byte after the key's opening quote. Falls back to scanning when the offsets do
     /// not fit the text.
-    pub fn with_key_offsets(text: Bytes, key_starts: &[usize], key_mask: u64) -> RawObject {
-        let mut raw = RawObject::new_validated(text.clone());
+    pub fn with_key_offsets(text: Bytes, key_starts: &[usize], key_mask: u64) -> Arc<RawObject> {
+        // Built in its final place: the members are inline, and moving the object through
+        // the parser's return values would copy a few hundred bytes each time.
+        let mut shared = Arc::new(RawObject::new_validated(text.clone()));
+        let raw = Arc::get_mut(&mut shared).expect("not shared yet");
         raw.key_mask = key_mask;
         let shift = raw.text.as_ptr() as usize - text.as_ptr() as usize;
-        if let Some(members) = members_from_key_starts(&raw.text, key_starts, shift) {
-            let _ = raw.members.set(members);
+        let _ = raw.members.set(Members::new());
+        let located = match raw.members.get_mut() {
+            Some(members) => locate_members(&raw.text, key_starts, shift, members).is_some(),
+            None => false,
+        };
+        if !located {
+            // Found by a scan on the first read instead.
+            raw.members = OnceLock::new();
         }
-        raw
+        shared
     }
 
     /// An object encoded once into text form: for values a source attaches unchanged to
@@ -101,6 +120,13 @@ impl RawObject {
         self.members.get_or_init(|| scan_members(&self.text))
     }
 
+    /// The position of `m` among the members (`m` is one of them).
+    fn index_of(&self, m: &RawMember) -> usize {
+        let members = self.members();
+        (m as *const RawMember as usize - members.as_ptr() as usize)
+            / std::mem::size_of::<RawMember>()
+    }
+
     pub fn len(&self) -> usize {
         self.members().len()
     }
@@ -110,8 +136,26 @@ impl RawObject {
     }
 
     fn member_value<'a>(&'a self, m: &'a RawMember) -> &'a Value {
-        m.decoded_value
-            .get_or_init(|| decode_value(&self.text, range(&m.value)))
+        let values = self
+            .values
+            .get_or_init(|| (0..self.members().len()).map(|_| OnceLock::new()).collect());
+        values[self.index_of(m)].get_or_init(|| decode_value(&self.text, m.value()))
+    }
+
+    /// The characters of the string value of `key` as written, when it is a string without
+    /// escapes (so its text is its value): comparisons with a string read them without
+    /// decoding anything. `None` when absent, not a string, or escaped.
+    pub fn peek_str(&self, key: &str) -> Option<&[u8]> {
+        let m = self.find(key)?;
+        if let Some(Some(value)) = self.values.get().map(|v| v[self.index_of(m)].get()) {
+            return match value {
+                Value::Bytes(b) => Some(b),
+                _ => None,
+            };
+        }
+        let text = &self.text[m.value()];
+        let inner = text.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+        memchr::memchr(b'\\', inner).is_none().then_some(inner)
     }
 
     fn find(&self, key: &str) -> Option<&RawMember> {
@@ -124,7 +168,7 @@ impl RawObject {
             if m.key_escaped {
                 self.member_key_uncached(m) == key
             } else {
-                &self.text[range(&m.key)] == key.as_bytes()
+                &self.text[m.key()] == key.as_bytes()
             }
         })
     }
@@ -156,7 +200,7 @@ impl RawObject {
     }
 
     fn member_key_uncached(&self, m: &RawMember) -> String {
-        let raw = &self.text[range(&m.key)];
+        let raw = &self.text[m.key()];
         if m.key_escaped {
             decode_string(raw)
         } else {
@@ -168,16 +212,21 @@ impl RawObject {
 impl RawMember {
     fn new(key: Range<usize>, key_escaped: bool, value: Range<usize>) -> RawMember {
         RawMember {
-            key: key.start as u32..key.end as u32,
+            key_start: key.start as u32,
+            key_end: key.end as u32,
+            value_start: value.start as u32,
+            value_end: value.end as u32,
             key_escaped,
-            value: value.start as u32..value.end as u32,
-            decoded_value: OnceLock::new(),
         }
     }
-}
 
-fn range(r: &Range<u32>) -> Range<usize> {
-    r.start as usize..r.end as usize
+    fn key(&self) -> Range<usize> {
+        self.key_start as usize..self.key_end as usize
+    }
+
+    fn value(&self) -> Range<usize> {
+        self.value_start as usize..self.value_end as usize
+    }
 }
 
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
@@ -240,12 +289,18 @@ fn value_end(b: &[u8], i: usize) -> usize {
     }
 }
 
-/// The members of a valid object's text `b` from the start offsets of its keys (offsets in a
-/// text `shift` bytes longer at the front). Value ends are found by stepping back from the
+/// Appends to `members` the members of a valid object's text `b` from the start offsets of
+/// its keys (offsets in a text `shift` bytes longer at the front); `None` when the offsets do
+/// not fit the text. Value ends are found by stepping back from the
 /// next key (over whitespace, a comma and whitespace) or from the closing brace, so string
 /// contents are never scanned.
-fn members_from_key_starts(b: &[u8], key_starts: &[usize], shift: usize) -> Option<Vec<RawMember>> {
-    let mut members = Vec::with_capacity(key_starts.len());
+fn locate_members(
+    b: &[u8],
+    key_starts: &[usize],
+    shift: usize,
+    members: &mut Members,
+) -> Option<()> {
+    members.reserve_exact(key_starts.len());
     for (n, &start) in key_starts.iter().enumerate() {
         let start = start.checked_sub(shift)?;
         if start == 0 || b.get(start - 1) != Some(&b'"') {
@@ -279,12 +334,12 @@ fn members_from_key_starts(b: &[u8], key_starts: &[usize], shift: usize) -> Opti
             value_start..end,
         ));
     }
-    Some(members)
+    Some(())
 }
 
 /// The top-level members of a valid JSON object's text.
-fn scan_members(b: &[u8]) -> Vec<RawMember> {
-    let mut members = Vec::with_capacity(12);
+fn scan_members(b: &[u8]) -> Members {
+    let mut members = Members::new();
     let mut i = skip_ws(b, 1);
     while i < b.len() && b[i] == b'"' {
         let (key_end, key_escaped) = string_end(b, i + 1);
@@ -320,6 +375,7 @@ fn decode_value(text: &Bytes, at: Range<usize>) -> Value {
         Some(b'{') => Value::Object(Object::from_raw(RawObject {
             text: text.slice(at),
             members: OnceLock::new(),
+            values: OnceLock::new(),
             key_mask: u64::MAX,
             keys: OnceLock::new(),
         })),
@@ -473,6 +529,30 @@ mod tests {
         // Offsets that do not fit fall back to the scan.
         let odd = RawObject::with_key_offsets(Bytes::from_static(b"{\"a\":1}"), &[0], u64::MAX);
         assert_eq!(odd.get("a"), Some(&Value::Integer(1)));
+    }
+
+    #[test]
+    fn strings_without_escapes_are_read_without_decoding() {
+        let o =
+            raw(r#"{"level":"warn","q":"say \"hi\"","n":3,"o":{"a":"b"},"e":"","x":"1","x":"2"}"#);
+        assert_eq!(o.peek_str("level"), Some(&b"warn"[..]));
+        assert_eq!(o.peek_str("e"), Some(&b""[..]));
+        assert_eq!(
+            o.peek_str("x"),
+            Some(&b"2"[..]),
+            "the last of repeated keys"
+        );
+        // Escaped strings, other kinds and absent keys are left to `get`.
+        assert_eq!(o.peek_str("q"), None);
+        assert_eq!(o.peek_str("n"), None);
+        assert_eq!(o.peek_str("o"), None);
+        assert_eq!(o.peek_str("missing"), None);
+        assert!(o.values.get().is_none(), "nothing decoded");
+        // Once decoded, the decoded string answers (escapes resolved).
+        assert_eq!(o.get("q"), Some(&Value::from("say \"hi\"")));
+        assert_eq!(o.peek_str("q"), Some(&b"say \"hi\""[..]));
+        assert_eq!(o.get("n"), Some(&Value::Integer(3)));
+        assert_eq!(o.peek_str("n"), None);
     }
 
     #[test]

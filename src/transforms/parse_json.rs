@@ -73,7 +73,7 @@ type KeyList<'t> = smallvec::SmallVec<[&'t str; 24]>;
 /// What [`JsonParser::parse_lazy`] made of a text.
 pub enum Parsed {
     /// A JSON object kept as text.
-    Raw(RawObject),
+    Raw(std::sync::Arc<RawObject>),
     /// Any JSON value, built.
     Value(Value),
 }
@@ -141,7 +141,7 @@ impl JsonParser {
     pub fn parse(&mut self, input: &Bytes) -> Option<Value> {
         match self.parse_with(input, false, |_| false)? {
             Parsed::Value(value) => Some(value),
-            Parsed::Raw(raw) => Some(Value::Object(Object::from_raw(raw))),
+            Parsed::Raw(raw) => Some(Value::Object(Object::from_shared_raw(raw))),
         }
     }
 }
@@ -272,7 +272,7 @@ impl ParseJson {
             (Some(target), Parsed::Raw(raw)) => {
                 event
                     .fields
-                    .insert_path(target, Value::Object(Object::from_raw(raw)));
+                    .insert_path(target, Value::Object(Object::from_shared_raw(raw)));
             }
             (Some(target), Parsed::Value(value)) => {
                 event.fields.insert_path(target, value);
