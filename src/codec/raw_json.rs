@@ -5,9 +5,9 @@
 //! an application's JSON line (a filter on `.level`, a route on `.service`) and forwards the
 //! rest unchanged, so building every field as a [`Value`] and encoding it again is wasted
 //! work. A [`RawObject`] holds the object's text (already validated by simd-json, so the
-//! scanner here never meets malformed input), finds the top-level members on the first read
-//! (one pass, strings skipped with `memchr`), and decodes a member's value on its first read,
-//! caching it. Nested objects become `RawObject`s in turn.
+//! scanner here never meets malformed input), locates the top-level members when made (from
+//! the parser's key offsets, or one pass that skips strings with `memchr`), and decodes a
+//! member's value on its first read, caching it. Nested objects become `RawObject`s in turn.
 //!
 //! Writing a field (insert, remove, rename, mutable access) turns the object into ordinary
 //! fields first ([`crate::event::Object`] owns that rule), so everything else sees an
@@ -26,8 +26,10 @@ pub struct RawObject {
     /// The object's text, `{` to `}`, valid JSON.
     text: Bytes,
     /// Where the members lie, inline for the usual application log line: the object lives
-    /// in one allocation with them, and locating members writes 20 bytes each.
-    members: OnceLock<Members>,
+    /// in one allocation with them, and locating members writes 20 bytes each. Located when
+    /// the object is made (by the parser's key offsets, or a scan that skips strings with
+    /// `memchr`).
+    members: Members,
     /// The decoded values, by member position; allocated on the first read of a value, so
     /// an object only forwarded (or only compared as text, see [`RawObject::peek_str`])
     /// never pays for it.
@@ -66,9 +68,10 @@ impl RawObject {
             .iter()
             .rposition(|b| !b.is_ascii_whitespace())
             .map_or(text.len(), |i| i + 1);
+        let text = text.slice(start..end);
         RawObject {
-            text: text.slice(start..end),
-            members: OnceLock::new(),
+            members: scan_members(&text),
+            text,
             values: OnceLock::new(),
             key_mask: u64::MAX,
             keys: OnceLock::new(),
@@ -76,24 +79,31 @@ impl RawObject {
     }
 
     /// Like [`RawObject::new_validated`] (shared, ready to attach to an event), with the
-    /// members already located by the caller's parser: `key_starts` holds, per top-level member in order, the offset in `text` of the
-    /// first byte after the key's opening quote. Falls back to scanning when the offsets do
-    /// not fit the text.
-    pub fn with_key_offsets(text: Bytes, key_starts: &[usize], key_mask: u64) -> Arc<RawObject> {
+    /// members already located by the caller's parser: `keys` holds, per top-level member in
+    /// order, the offset in `text` of the first byte after the key's opening quote and the
+    /// length of the decoded key. Falls back to scanning when the offsets do not fit the
+    /// text.
+    pub fn with_key_offsets(text: Bytes, keys: &[(usize, usize)], key_mask: u64) -> Arc<RawObject> {
+        let start = text
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(0);
+        let end = text
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())
+            .map_or(text.len(), |i| i + 1);
         // Built in its final place: the members are inline, and moving the object through
         // the parser's return values would copy a few hundred bytes each time.
-        let mut shared = Arc::new(RawObject::new_validated(text.clone()));
+        let mut shared = Arc::new(RawObject {
+            text: text.slice(start..end),
+            members: Members::new(),
+            values: OnceLock::new(),
+            key_mask,
+            keys: OnceLock::new(),
+        });
         let raw = Arc::get_mut(&mut shared).expect("not shared yet");
-        raw.key_mask = key_mask;
-        let shift = raw.text.as_ptr() as usize - text.as_ptr() as usize;
-        let _ = raw.members.set(Members::new());
-        let located = match raw.members.get_mut() {
-            Some(members) => locate_members(&raw.text, key_starts, shift, members).is_some(),
-            None => false,
-        };
-        if !located {
-            // Found by a scan on the first read instead.
-            raw.members = OnceLock::new();
+        if locate_members(&raw.text, keys, start, &mut raw.members).is_none() {
+            raw.members = scan_members(&raw.text);
         }
         shared
     }
@@ -117,7 +127,7 @@ impl RawObject {
     }
 
     fn members(&self) -> &[RawMember] {
-        self.members.get_or_init(|| scan_members(&self.text))
+        &self.members
     }
 
     /// The position of `m` among the members (`m` is one of them).
@@ -296,21 +306,30 @@ fn value_end(b: &[u8], i: usize) -> usize {
 /// contents are never scanned.
 fn locate_members(
     b: &[u8],
-    key_starts: &[usize],
+    keys: &[(usize, usize)],
     shift: usize,
     members: &mut Members,
 ) -> Option<()> {
-    members.reserve_exact(key_starts.len());
-    for (n, &start) in key_starts.iter().enumerate() {
+    members.reserve_exact(keys.len());
+    for (n, &(start, decoded_len)) in keys.iter().enumerate() {
         let start = start.checked_sub(shift)?;
         if start == 0 || b.get(start - 1) != Some(&b'"') {
             return None;
         }
-        let (key_end, key_escaped) = string_end(b, start);
+        // Without a backslash in its first `decoded_len` bytes, the key is written as it
+        // reads, and the quote after them closes it: no scan.
+        let (key_end, key_escaped) = match b.get(start..start + decoded_len) {
+            Some(key)
+                if key.iter().all(|&c| c != b'\\') && b.get(start + decoded_len) == Some(&b'"') =>
+            {
+                (start + decoded_len, false)
+            }
+            _ => string_end(b, start),
+        };
         let value_start = skip_ws(b, skip_ws(b, key_end + 1) + 1);
-        let mut end = match key_starts.get(n + 1) {
+        let mut end = match keys.get(n + 1) {
             // Back from the next key's opening quote: whitespace, `,`, whitespace.
-            Some(&next) => {
+            Some(&(next, _)) => {
                 let mut e = next.checked_sub(shift + 1)?;
                 while e > value_start && b[e - 1].is_ascii_whitespace() {
                     e -= 1;
@@ -372,13 +391,7 @@ fn decode_value(text: &Bytes, at: Range<usize>) -> Value {
                 Value::Bytes(Bytes::from(decode_string(raw)))
             }
         }
-        Some(b'{') => Value::Object(Object::from_raw(RawObject {
-            text: text.slice(at),
-            members: OnceLock::new(),
-            values: OnceLock::new(),
-            key_mask: u64::MAX,
-            keys: OnceLock::new(),
-        })),
+        Some(b'{') => Value::Object(Object::from_raw(RawObject::new_validated(text.slice(at)))),
         Some(b'[') => {
             let mut items = Vec::new();
             let mut i = skip_ws(b, 1);
@@ -493,7 +506,7 @@ mod tests {
     #[test]
     fn members_from_key_offsets_match_the_scan() {
         let text = r#"  {"a" : "x,y" , "b\"c":{"d":[1,2]},"e":  -1.5e3 ,"f":true }"#;
-        let starts: Vec<usize> = text
+        let starts: Vec<(usize, usize)> = text
             .match_indices(['"'])
             .map(|(i, _)| i + 1)
             .filter(|&i| {
@@ -501,12 +514,13 @@ mod tests {
                     .iter()
                     .any(|k| text[i..].starts_with(k))
             })
+            .zip([1, 3, 1, 1]) // the decoded keys' lengths
             .collect();
         assert_eq!(starts.len(), 4);
         let bytes = Bytes::copy_from_slice(text.as_bytes());
         let fast = RawObject::with_key_offsets(bytes.clone(), &starts, u64::MAX);
         let scanned = RawObject::new_validated(bytes);
-        assert!(fast.members.get().is_some());
+        assert_eq!(fast.members.len(), 4);
         let a: Vec<_> = fast.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let b: Vec<_> = scanned
             .iter()
@@ -527,8 +541,16 @@ mod tests {
         assert_eq!(masked.get("data_stream"), None);
         assert_eq!(masked.get("g"), None);
         // Offsets that do not fit fall back to the scan.
-        let odd = RawObject::with_key_offsets(Bytes::from_static(b"{\"a\":1}"), &[0], u64::MAX);
+        let odd =
+            RawObject::with_key_offsets(Bytes::from_static(b"{\"a\":1}"), &[(0, 1)], u64::MAX);
         assert_eq!(odd.get("a"), Some(&Value::Integer(1)));
+        // A key ending in an escaped quote: its decoded length lands on that quote, which
+        // does not close it.
+        let text = Bytes::from_static(br#"{"x\"":1,"y":2}"#);
+        let quoted = RawObject::with_key_offsets(text, &[(2, 2), (10, 1)], u64::MAX);
+        assert_eq!(quoted.get("x\""), Some(&Value::Integer(1)));
+        assert_eq!(quoted.get("y"), Some(&Value::Integer(2)));
+        assert_eq!(quoted.len(), 2);
     }
 
     #[test]

@@ -115,13 +115,13 @@ impl JsonParser {
                 };
                 if let Some(key_mask) = key_mask {
                     // Keys sit at the same offsets in the scratch copy and in the input.
-                    let key_starts: smallvec::SmallVec<[usize; 24]> = keys
+                    let key_spans: smallvec::SmallVec<[(usize, usize); 24]> = keys
                         .iter()
-                        .map(|key| (key.as_ptr() as usize).wrapping_sub(base))
+                        .map(|key| ((key.as_ptr() as usize).wrapping_sub(base), key.len()))
                         .collect();
                     Some(Parsed::Raw(RawObject::with_key_offsets(
                         input.clone(),
-                        &key_starts,
+                        &key_spans,
                         key_mask,
                     )))
                 } else {

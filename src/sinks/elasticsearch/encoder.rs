@@ -13,8 +13,6 @@
 
 use std::io::Write;
 
-use base64::Engine;
-
 use super::config::{Compression, IdStrategy, TargetStrategy};
 use crate::codec::json::{write_object, write_str};
 use crate::event::{Event, Origin};
@@ -168,7 +166,14 @@ pub struct BulkEncoder {
     target_made_from: Option<(String, String)>,
     /// `,"data_stream":{…}}`, spliced in before a document's closing brace.
     data_stream_fields: Vec<u8>,
+    /// `{"<action>":{"_index":"<target>"`, and the target name it was written for:
+    /// consecutive events usually go to one target, so it is escaped once per change.
+    action_prefix: Vec<u8>,
+    action_prefix_for: String,
     id_text: String,
+    /// `id_text` came from the event (a template) and may need escaping; generated ids are
+    /// URL-safe base64.
+    id_needs_escaping: bool,
     pub stats: EncodeStats,
 }
 
@@ -192,7 +197,10 @@ impl BulkEncoder {
             target_name: String::new(),
             target_made_from: None,
             data_stream_fields: Vec::new(),
+            action_prefix: Vec::new(),
+            action_prefix_for: String::new(),
             id_text: String::new(),
+            id_needs_escaping: false,
             stats: EncodeStats::default(),
         }
     }
@@ -212,15 +220,26 @@ impl BulkEncoder {
         }
         self.render_target(event);
         let own_id = self.render_id(event);
+        if self.action_prefix.is_empty() || self.action_prefix_for != self.target_name {
+            self.action_prefix.clear();
+            self.action_prefix.extend_from_slice(b"{\"");
+            self.action_prefix.extend_from_slice(self.action);
+            self.action_prefix.extend_from_slice(b"\":{\"_index\":");
+            write_str(&mut self.action_prefix, self.target_name.as_bytes());
+            self.action_prefix_for.clone_from(&self.target_name);
+        }
         let out = &mut batch.body;
         let start = out.len();
-        out.extend_from_slice(b"{\"");
-        out.extend_from_slice(self.action);
-        out.extend_from_slice(b"\":{\"_index\":");
-        write_str(out, self.target_name.as_bytes());
+        out.extend_from_slice(&self.action_prefix);
         if !self.id_text.is_empty() {
             out.extend_from_slice(b",\"_id\":");
-            write_str(out, self.id_text.as_bytes());
+            if self.id_needs_escaping {
+                write_str(out, self.id_text.as_bytes());
+            } else {
+                out.push(b'"');
+                out.extend_from_slice(self.id_text.as_bytes());
+                out.push(b'"');
+            }
         }
         out.extend_from_slice(b"}}\n");
         let doc_start = out.len();
@@ -313,6 +332,7 @@ impl BulkEncoder {
     /// Fills `id_text` (empty = no `_id`); returns whether the id is deterministic.
     fn render_id(&mut self, event: &Event) -> bool {
         self.id_text.clear();
+        self.id_needs_escaping = false;
         match &self.id {
             IdStrategy::None => false,
             IdStrategy::Auto => {
@@ -328,6 +348,7 @@ impl BulkEncoder {
                     push_base64url(&hash128(self.rendered.as_bytes()), &mut self.id_text);
                 } else {
                     self.id_text.push_str(&self.rendered);
+                    self.id_needs_escaping = true;
                 }
                 true
             }
@@ -348,8 +369,25 @@ fn auto_id(origin: Option<Origin>, document: &[u8], out: &mut String) {
     }
 }
 
+/// URL-safe base64 without padding of an id's 16 bytes: 22 characters, written straight
+/// into `out` (the general encoder sized, zeroed and re-checked a buffer for every event).
 fn push_base64url(raw: &[u8; 16], out: &mut String) {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(raw, out);
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let char_at = |bits: u32| ALPHABET[(bits & 63) as usize];
+    let mut text = [0u8; 22];
+    // Five groups of 3 bytes make 20 characters; the last byte makes 2.
+    for group in 0..5 {
+        let b = &raw[group * 3..group * 3 + 3];
+        let bits = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        text[group * 4] = char_at(bits >> 18);
+        text[group * 4 + 1] = char_at(bits >> 12);
+        text[group * 4 + 2] = char_at(bits >> 6);
+        text[group * 4 + 3] = char_at(bits);
+    }
+    text[20] = char_at(raw[15] as u32 >> 2);
+    text[21] = char_at((raw[15] as u32) << 4);
+    // Only ASCII from the alphabet was written.
+    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
 }
 
 const K1: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -474,6 +512,28 @@ mod tests {
     use crate::event::{FieldPath, Value};
     use crate::template::Template;
     use bytes::Bytes;
+
+    #[test]
+    fn ids_are_url_safe_base64_without_padding() {
+        use base64::Engine;
+        let mut state = 0x1234_5678_9abc_def0u64;
+        for n in 0..2000 {
+            let mut raw = [0u8; 16];
+            for b in &mut raw {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                *b = (state >> 56) as u8;
+            }
+            if n == 0 {
+                raw = [0xff; 16];
+            }
+            let mut ours = String::from("x");
+            push_base64url(&raw, &mut ours);
+            let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+            assert_eq!(ours, format!("x{expected}"));
+        }
+    }
 
     fn ds_encoder(id: IdStrategy) -> BulkEncoder {
         BulkEncoder::new(
@@ -628,6 +688,30 @@ mod tests {
         let l = lines(&batch);
         assert_eq!(l[0]["index"]["_index"], "logs-my_app-2023.11.14");
         assert!(l[1].get("data_stream").is_none());
+
+        // Targets changing from event to event, and ids from the event that need escaping.
+        let mut enc = BulkEncoder::new(
+            TargetStrategy::Index(Template::parse("{{ app }}").unwrap()),
+            IdStrategy::Template(Template::parse("{{ key }}").unwrap()),
+        );
+        let mut batch = BulkBatch::default();
+        for (app, key) in [("a", "1"), ("b", "say \"hi\""), ("b", "3"), ("a", "4")] {
+            let mut e = event(None, "m");
+            e.fields.insert("app", Value::from(app));
+            e.fields.insert("key", Value::from(key));
+            enc.encode(&mut e, &mut batch);
+        }
+        let l = lines(&batch);
+        let actions: Vec<_> = (0..4)
+            .map(|i| {
+                let a = &l[i * 2]["index"];
+                (a["_index"].as_str().unwrap(), a["_id"].as_str().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            actions,
+            [("a", "1"), ("b", "say \"hi\""), ("b", "3"), ("a", "4")]
+        );
     }
 
     #[test]
