@@ -25,10 +25,10 @@ use crate::event::{key_signature, Key, Object, Value};
 pub struct RawObject {
     /// The object's text, `{` to `}`, valid JSON.
     text: Bytes,
-    /// Where the members lie, inline for the usual application log line: the object lives
-    /// in one allocation with them, and locating members writes 20 bytes each. Located when
-    /// the object is made (by the parser's key offsets, or a scan that skips strings with
-    /// `memchr`).
+    /// Where each member's key starts, inline for the usual application log line (the
+    /// object lives in one allocation with them). Taken from the parser's tape when the
+    /// object comes from `parse_json` (a copy, no scan); a value's extent is worked out
+    /// when the value is read, from the next member's key.
     members: Members,
     /// The decoded values, by member position; allocated on the first read of a value, so
     /// an object only forwarded (or only compared as text, see [`RawObject::peek_str`])
@@ -42,32 +42,22 @@ pub struct RawObject {
     keys: OnceLock<Vec<Key>>,
 }
 
-type Members = smallvec::SmallVec<[RawMember; 10]>;
+type Members = smallvec::SmallVec<[RawMember; 16]>;
 
-/// One top-level member: where its key (the characters between the quotes, as written)
-/// and its value lie in the text.
+/// One top-level member: the offset of its key's first character (after the opening
+/// quote) and the length of the key once decoded. A key without escapes is written as it
+/// reads, so most lookups compare bytes of the text; the rest decode.
 #[derive(Clone, Copy)]
 struct RawMember {
     key_start: u32,
-    key_end: u32,
-    value_start: u32,
-    value_end: u32,
-    /// The key holds escapes: it is compared decoded.
-    key_escaped: bool,
+    decoded_key_len: u32,
 }
 
 impl RawObject {
     /// Wraps the text of a JSON object. The caller guarantees `text` is one valid JSON object
     /// (validated by a parser) and nothing else, leading and trailing whitespace aside.
     pub fn new_validated(text: Bytes) -> RawObject {
-        let start = text
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(0);
-        let end = text
-            .iter()
-            .rposition(|b| !b.is_ascii_whitespace())
-            .map_or(text.len(), |i| i + 1);
+        let (start, end) = trimmed(&text);
         let text = text.slice(start..end);
         RawObject {
             members: scan_members(&text),
@@ -84,14 +74,7 @@ impl RawObject {
     /// length of the decoded key. Falls back to scanning when the offsets do not fit the
     /// text.
     pub fn with_key_offsets(text: Bytes, keys: &[(usize, usize)], key_mask: u64) -> Arc<RawObject> {
-        let start = text
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(0);
-        let end = text
-            .iter()
-            .rposition(|b| !b.is_ascii_whitespace())
-            .map_or(text.len(), |i| i + 1);
+        let (start, end) = trimmed(&text);
         // Built in its final place: the members are inline, and moving the object through
         // the parser's return values would copy a few hundred bytes each time.
         let mut shared = Arc::new(RawObject {
@@ -102,8 +85,20 @@ impl RawObject {
             keys: OnceLock::new(),
         });
         let raw = Arc::get_mut(&mut shared).expect("not shared yet");
-        if locate_members(&raw.text, keys, start, &mut raw.members).is_none() {
-            raw.members = scan_members(&raw.text);
+        let b = &raw.text[..];
+        let fits = |&(at, len): &(usize, usize)| {
+            at > start
+                && at - start + len < b.len()
+                && b[at - start - 1] == b'"'
+                && u32::try_from(at - start + len).is_ok()
+        };
+        if keys.iter().all(fits) {
+            raw.members.extend(keys.iter().map(|&(at, len)| RawMember {
+                key_start: (at - start) as u32,
+                decoded_key_len: len as u32,
+            }));
+        } else {
+            raw.members = scan_members(b);
         }
         shared
     }
@@ -126,59 +121,100 @@ impl RawObject {
         inner.trim_ascii()
     }
 
-    fn members(&self) -> &[RawMember] {
-        &self.members
-    }
-
-    /// The position of `m` among the members (`m` is one of them).
-    fn index_of(&self, m: &RawMember) -> usize {
-        let members = self.members();
-        (m as *const RawMember as usize - members.as_ptr() as usize)
-            / std::mem::size_of::<RawMember>()
-    }
-
     pub fn len(&self) -> usize {
-        self.members().len()
+        self.members.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.inner_text().is_empty()
     }
 
-    fn member_value<'a>(&'a self, m: &'a RawMember) -> &'a Value {
+    /// The index of the quote closing member `i`'s key, and whether the key holds escapes.
+    fn key_end(&self, i: usize) -> (usize, bool) {
+        let b = &self.text[..];
+        let m = self.members[i];
+        let start = m.key_start as usize;
+        let end = start + m.decoded_key_len as usize;
+        // Without a backslash in its first `decoded_key_len` bytes, the key is written as
+        // it reads, and the quote after them closes it: no scan.
+        match b.get(start..end) {
+            Some(key) if key.iter().all(|&c| c != b'\\') && b.get(end) == Some(&b'"') => {
+                (end, false)
+            }
+            _ => string_end(b, start),
+        }
+    }
+
+    /// Where member `i`'s value lies: from after the key's `:` to the `,` before the next
+    /// key (or the closing brace), whitespace trimmed.
+    fn value_range(&self, i: usize) -> Range<usize> {
+        let b = &self.text[..];
+        let (key_end, _) = self.key_end(i);
+        let start = skip_ws(b, skip_ws(b, key_end + 1) + 1);
+        let mut end = match self.members.get(i + 1) {
+            // Back from the next key's opening quote: whitespace, `,`.
+            Some(next) => {
+                let mut e = (next.key_start as usize).saturating_sub(1);
+                while e > start && b[e - 1].is_ascii_whitespace() {
+                    e -= 1;
+                }
+                if e == 0 || b[e - 1] != b',' {
+                    // Not the layout of a valid object (never expected): scan instead.
+                    return start..value_end(b, start);
+                }
+                e - 1
+            }
+            None => b.len().saturating_sub(1),
+        };
+        while end > start && b[end - 1].is_ascii_whitespace() {
+            end -= 1;
+        }
+        start..end.max(start)
+    }
+
+    fn member_value(&self, i: usize) -> &Value {
         let values = self
             .values
-            .get_or_init(|| (0..self.members().len()).map(|_| OnceLock::new()).collect());
-        values[self.index_of(m)].get_or_init(|| decode_value(&self.text, m.value()))
+            .get_or_init(|| (0..self.members.len()).map(|_| OnceLock::new()).collect());
+        values[i].get_or_init(|| decode_value(&self.text, self.value_range(i)))
     }
 
     /// The characters of the string value of `key` as written, when it is a string without
     /// escapes (so its text is its value): comparisons with a string read them without
     /// decoding anything. `None` when absent, not a string, or escaped.
     pub fn peek_str(&self, key: &str) -> Option<&[u8]> {
-        let m = self.find(key)?;
-        if let Some(Some(value)) = self.values.get().map(|v| v[self.index_of(m)].get()) {
+        let i = self.find(key)?;
+        if let Some(Some(value)) = self.values.get().map(|v| v[i].get()) {
             return match value {
                 Value::Bytes(b) => Some(b),
                 _ => None,
             };
         }
-        let text = &self.text[m.value()];
+        let text = &self.text[self.value_range(i)];
         let inner = text.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
         memchr::memchr(b'\\', inner).is_none().then_some(inner)
     }
 
-    fn find(&self, key: &str) -> Option<&RawMember> {
-        // The last of repeated keys wins, as when parsing into a map. Unescaped keys compare
-        // as bytes, without decoding.
+    /// The position of the member named `key` (the last of repeated keys wins, as when
+    /// parsing into a map).
+    fn find(&self, key: &str) -> Option<usize> {
         if self.key_mask & key_signature(key) == 0 {
             return None;
         }
-        self.members().iter().rev().find(|m| {
-            if m.key_escaped {
-                self.member_key_uncached(m) == key
+        self.members.iter().rposition(|m| {
+            if m.decoded_key_len as usize != key.len() {
+                return false;
+            }
+            let start = m.key_start as usize;
+            let Some(raw) = self.text.get(start..start + key.len()) else {
+                return false;
+            };
+            // Bytes without a backslash read as they are written.
+            let plain = |b: &[u8]| b.iter().all(|&c| c != b'\\');
+            if plain(raw) && plain(key.as_bytes()) {
+                raw == key.as_bytes()
             } else {
-                &self.text[m.key()] == key.as_bytes()
+                self.decoded_key(m) == key
             }
         })
     }
@@ -188,30 +224,33 @@ impl RawObject {
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.find(key).map(|m| self.member_value(m))
+        self.find(key).map(|i| self.member_value(i))
     }
 
     /// Members in text order, with keys and values decoded (and cached) as they are visited.
     /// Repeated keys appear once, at their first position, with their last value.
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
-        let members = self.members();
+        let members = &self.members;
         let keys = self.keys.get_or_init(|| {
             members
                 .iter()
-                .map(|m| Key::new(self.member_key_uncached(m)))
+                .map(|m| Key::new(self.decoded_key(m)))
                 .collect()
         });
-        members.iter().enumerate().filter_map(move |(i, m)| {
+        (0..members.len()).filter_map(move |i| {
             let key = &keys[i];
             let later = (i + 1..members.len()).rev().find(|&j| keys[j] == *key);
             let first = !keys[..i].contains(key);
-            first.then(|| (key, self.member_value(later.map_or(m, |j| &members[j]))))
+            first.then(|| (key, self.member_value(later.unwrap_or(i))))
         })
     }
 
-    fn member_key_uncached(&self, m: &RawMember) -> String {
-        let raw = &self.text[m.key()];
-        if m.key_escaped {
+    fn decoded_key(&self, m: &RawMember) -> String {
+        let i = (m as *const RawMember as usize - self.members.as_ptr() as usize)
+            / std::mem::size_of::<RawMember>();
+        let (end, escaped) = self.key_end(i);
+        let raw = &self.text[m.key_start as usize..end];
+        if escaped {
             decode_string(raw)
         } else {
             String::from_utf8_lossy(raw).into_owned()
@@ -219,24 +258,17 @@ impl RawObject {
     }
 }
 
-impl RawMember {
-    fn new(key: Range<usize>, key_escaped: bool, value: Range<usize>) -> RawMember {
-        RawMember {
-            key_start: key.start as u32,
-            key_end: key.end as u32,
-            value_start: value.start as u32,
-            value_end: value.end as u32,
-            key_escaped,
-        }
-    }
-
-    fn key(&self) -> Range<usize> {
-        self.key_start as usize..self.key_end as usize
-    }
-
-    fn value(&self) -> Range<usize> {
-        self.value_start as usize..self.value_end as usize
-    }
+/// The extent of `text` without leading and trailing whitespace.
+fn trimmed(text: &[u8]) -> (usize, usize) {
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(0);
+    let end = text
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(text.len(), |i| i + 1);
+    (start, end)
 }
 
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
@@ -299,74 +331,24 @@ fn value_end(b: &[u8], i: usize) -> usize {
     }
 }
 
-/// Appends to `members` the members of a valid object's text `b` from the start offsets of
-/// its keys (offsets in a text `shift` bytes longer at the front); `None` when the offsets do
-/// not fit the text. Value ends are found by stepping back from the
-/// next key (over whitespace, a comma and whitespace) or from the closing brace, so string
-/// contents are never scanned.
-fn locate_members(
-    b: &[u8],
-    keys: &[(usize, usize)],
-    shift: usize,
-    members: &mut Members,
-) -> Option<()> {
-    members.reserve_exact(keys.len());
-    for (n, &(start, decoded_len)) in keys.iter().enumerate() {
-        let start = start.checked_sub(shift)?;
-        if start == 0 || b.get(start - 1) != Some(&b'"') {
-            return None;
-        }
-        // Without a backslash in its first `decoded_len` bytes, the key is written as it
-        // reads, and the quote after them closes it: no scan.
-        let (key_end, key_escaped) = match b.get(start..start + decoded_len) {
-            Some(key)
-                if key.iter().all(|&c| c != b'\\') && b.get(start + decoded_len) == Some(&b'"') =>
-            {
-                (start + decoded_len, false)
-            }
-            _ => string_end(b, start),
-        };
-        let value_start = skip_ws(b, skip_ws(b, key_end + 1) + 1);
-        let mut end = match keys.get(n + 1) {
-            // Back from the next key's opening quote: whitespace, `,`, whitespace.
-            Some(&(next, _)) => {
-                let mut e = next.checked_sub(shift + 1)?;
-                while e > value_start && b[e - 1].is_ascii_whitespace() {
-                    e -= 1;
-                }
-                if b.get(e - 1) != Some(&b',') {
-                    return None;
-                }
-                e - 1
-            }
-            None => b.len() - 1,
-        };
-        while end > value_start && b[end - 1].is_ascii_whitespace() {
-            end -= 1;
-        }
-        if end <= value_start {
-            return None;
-        }
-        members.push(RawMember::new(
-            start..key_end,
-            key_escaped,
-            value_start..end,
-        ));
-    }
-    Some(())
-}
-
 /// The top-level members of a valid JSON object's text.
 fn scan_members(b: &[u8]) -> Members {
     let mut members = Members::new();
     let mut i = skip_ws(b, 1);
     while i < b.len() && b[i] == b'"' {
         let (key_end, key_escaped) = string_end(b, i + 1);
-        let key = i + 1..key_end;
+        let decoded_key_len = if key_escaped {
+            decode_string(&b[i + 1..key_end]).len()
+        } else {
+            key_end - (i + 1)
+        };
+        members.push(RawMember {
+            key_start: (i + 1) as u32,
+            decoded_key_len: decoded_key_len as u32,
+        });
         // `"key"`, whitespace, `:`, whitespace.
         let value_start = skip_ws(b, skip_ws(b, key_end + 1) + 1);
         let end = value_end(b, value_start);
-        members.push(RawMember::new(key, key_escaped, value_start..end));
         // Whitespace, `,` or `}`, whitespace.
         i = skip_ws(b, end);
         if b.get(i) == Some(&b',') {

@@ -394,6 +394,81 @@ mod tests {
         assert_eq!(json.matches("\"a\"").count(), 1, "{json}");
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Keys as written in JSON (some escaped, one repeated) and values of every kind,
+        /// with whitespace around the punctuation.
+        fn object_text() -> impl Strategy<Value = String> {
+            let key = prop::sample::select(vec![
+                r#""level""#,
+                r#""b\"c""#,
+                r#""\u0061x""#,
+                r#""ax""#,
+                r#""é""#,
+                r#""k\\""#,
+                r#""x\"""#,
+                r#""""#,
+                r#""long_key_name_0123456789""#,
+            ]);
+            let value = prop::sample::select(vec![
+                r#""warn""#,
+                r#""say \"hi\"""#,
+                r#""""#,
+                "-1.5e3",
+                "42",
+                "true",
+                "null",
+                r#"{"n":{"m":[1,"}"]}}"#,
+                r#"[]"#,
+                r#""東京 😀""#,
+            ]);
+            let ws = prop::sample::select(vec!["", " ", "\n  ", "\t"]);
+            prop::collection::vec((key, value, ws.clone(), ws), 0..8).prop_map(|members| {
+                let body: Vec<String> = members
+                    .iter()
+                    .map(|(k, v, a, b)| format!("{a}{k}{b}:{a}{v}{b}"))
+                    .collect();
+                format!("{{{}}}", body.join(","))
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn text_form_reads_as_serde_json_does(text in object_text()) {
+                let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let expected = expected.as_object().unwrap();
+                let mut parser = JsonParser::default();
+                let input = Bytes::from(text.clone());
+                let parsed = parser.parse_lazy(&input, |_| true);
+                // Repeated keys are built as values; everything else stays text.
+                let object = match parsed {
+                    Some(Parsed::Raw(raw)) => Object::from_shared_raw(raw),
+                    Some(Parsed::Value(Value::Object(o))) => o,
+                    _ => panic!("not an object: {text}"),
+                };
+                prop_assert_eq!(object.len() >= expected.len(), true);
+                for (k, v) in expected {
+                    let got = object.get(k).map(Value::to_json);
+                    prop_assert_eq!(got.as_ref(), Some(v), "{} in {}", k, text);
+                    if let Some(raw) = object.raw() {
+                        // Read as text only when it is the same string.
+                        if let Some(peeked) = raw.peek_str(k) {
+                            prop_assert_eq!(Some(peeked), v.as_str().map(str::as_bytes));
+                        }
+                    }
+                }
+                let keys: std::collections::BTreeSet<String> =
+                    object.iter().map(|(k, _)| k.to_string()).collect();
+                let expected_keys: std::collections::BTreeSet<String> =
+                    expected.keys().cloned().collect();
+                prop_assert_eq!(keys, expected_keys);
+                prop_assert_eq!(object.get("absent"), None);
+            }
+        }
+    }
+
     #[test]
     fn a_later_change_turns_text_fields_into_values() {
         let mut out = run("drop_original = true", r#"{"level":"info","n":1}"#);
