@@ -198,12 +198,27 @@ impl From<f64> for Value {
 /// out by sinks as the original text. Any change to one of those fields (or a mutable
 /// borrow) first turns them into ordinary fields. Keys never appear both as an ordinary
 /// field and in the text.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Object {
     entries: Vec<(Key, Value)>,
     /// Shared: cloning an event (fan-out, the per-file fields every event of a file
     /// carries) shares the text and whatever of it was decoded already.
     raw: Option<std::sync::Arc<RawObject>>,
+}
+
+impl Clone for Object {
+    fn clone(&self) -> Object {
+        Object {
+            // The objects a source attaches to every event (a file's `kubernetes`, `log`…)
+            // are all text: no call into the vector's clone for them.
+            entries: if self.entries.is_empty() {
+                Vec::new()
+            } else {
+                self.entries.clone()
+            },
+            raw: self.raw.clone(),
+        }
+    }
 }
 
 impl Object {

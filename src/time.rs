@@ -84,6 +84,11 @@ thread_local! {
     /// timestamps come in runs within the same second, and the calendar arithmetic is most
     /// of the formatting's cost.
     static LAST_SECOND: std::cell::Cell<(i64, [u8; 19])> = const { std::cell::Cell::new((i64::MIN, [0; 19])) };
+
+    /// The `YYYY-MM-DDTHH:MM:SS` text of the last timestamp parsed on this thread and its
+    /// seconds (local to the text's zone): container runtimes stamp every line, and lines
+    /// come in runs within the same second.
+    static LAST_PARSED: std::cell::Cell<([u8; 19], i64)> = const { std::cell::Cell::new(([0; 19], 0)) };
 }
 
 /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` (or more fraction digits when the value has them:
@@ -163,28 +168,15 @@ fn digits(s: &[u8], at: usize, n: usize) -> Option<u32> {
 /// fraction may have 0 to 9 digits, more are truncated; `t`, `z` and a space separator are
 /// accepted). Returns nanoseconds since the epoch, UTC.
 pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
-    let year = digits(s, 0, 4)? as i64;
-    if s.get(4) != Some(&b'-') || s.get(7) != Some(&b'-') {
-        return None;
-    }
-    let month = digits(s, 5, 2)?;
-    let day = digits(s, 8, 2)?;
-    if !matches!(s.get(10), Some(b'T' | b't' | b' ')) {
-        return None;
-    }
-    let hour = digits(s, 11, 2)?;
-    if s.get(13) != Some(&b':') || s.get(16) != Some(&b':') {
-        return None;
-    }
-    let minute = digits(s, 14, 2)?;
-    let second = digits(s, 17, 2)?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    // 60 is a leap second: accepted and folded into the next second, as most parsers do.
-    if second > 60 {
-        return None;
-    }
+    let prefix: [u8; 19] = s.get(..19)?.try_into().ok()?;
+    let (cached_prefix, cached_secs) = LAST_PARSED.get();
+    let local_secs = if cached_prefix == prefix {
+        cached_secs
+    } else {
+        let secs = date_time_secs(s)?;
+        LAST_PARSED.set((prefix, secs));
+        secs
+    };
     let mut i = 19;
     let mut frac: u32 = 0;
     if s.get(i) == Some(&b'.') || s.get(i) == Some(&b',') {
@@ -233,16 +225,82 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
     if i != s.len() {
         return None;
     }
-    let days = days_from_civil(year, month, day);
-    let secs =
-        days * SECS_PER_DAY + hour as i64 * 3600 + minute as i64 * 60 + second as i64 - offset_secs;
+    let secs = local_secs - offset_secs;
     // Years outside 1677..2262 do not fit in i64 nanoseconds: not a timestamp we can hold.
     secs.checked_mul(NANOS_PER_SEC)?.checked_add(frac as i64)
+}
+
+/// The seconds since the epoch of `YYYY-MM-DDTHH:MM:SS`, the first 19 bytes of `s`, read
+/// as UTC.
+fn date_time_secs(s: &[u8]) -> Option<i64> {
+    let year = digits(s, 0, 4)? as i64;
+    if s.get(4) != Some(&b'-') || s.get(7) != Some(&b'-') {
+        return None;
+    }
+    let month = digits(s, 5, 2)?;
+    let day = digits(s, 8, 2)?;
+    if !matches!(s.get(10), Some(b'T' | b't' | b' ')) {
+        return None;
+    }
+    let hour = digits(s, 11, 2)?;
+    if s.get(13) != Some(&b':') || s.get(16) != Some(&b':') {
+        return None;
+    }
+    let minute = digits(s, 14, 2)?;
+    let second = digits(s, 17, 2)?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    // 60 is a leap second: accepted and folded into the next second, as most parsers do.
+    if second > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(days * SECS_PER_DAY + hour as i64 * 3600 + minute as i64 * 60 + second as i64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parsing_with_the_last_date_time_cached_matches_fresh_parsing() {
+        let texts = [
+            "2026-11-22T08:00:00.000137000Z",
+            "2026-11-22T08:00:00.5+01:00",
+            "2026-11-22T08:00:00-0230",
+            "2026-11-22T08:00:00",
+            "2026-11-22T08:00:00Zjunk",
+            "2026-11-22T08:00:00.Z",
+            "2026-11-22 08:00:00z",
+            "2026-11-22T08:00:01Z",
+            "2026-13-22T08:00:01Z",
+            "2026-11-22T08:00:01.999999999999Z",
+            "2026-11-22T08:00:60Z",
+            "9999-12-31T23:59:59Z",
+            "2026-11-22T08:00:0",
+            "",
+        ];
+        // Each text on a fresh thread (nothing cached) against all of them in a row, twice.
+        let fresh: Vec<Option<i64>> = texts
+            .iter()
+            .map(|t| {
+                let t = t.as_bytes().to_vec();
+                std::thread::spawn(move || parse_rfc3339(&t))
+                    .join()
+                    .unwrap()
+            })
+            .collect();
+        for _ in 0..2 {
+            let in_a_row: Vec<Option<i64>> =
+                texts.iter().map(|t| parse_rfc3339(t.as_bytes())).collect();
+            assert_eq!(in_a_row, fresh);
+        }
+        assert_eq!(fresh[0], Some(1_795_334_400_000_137_000));
+        assert_eq!(fresh[1], Some(1_795_330_800_500_000_000));
+        assert_eq!(fresh[3], None);
+        assert_eq!(fresh[8], None);
+    }
 
     #[test]
     fn parses_and_formats_round_trip() {
