@@ -77,8 +77,13 @@ impl RawObject {
         let (start, end) = trimmed(&text);
         // Built in its final place: the members are inline, and moving the object through
         // the parser's return values would copy a few hundred bytes each time.
+        let text = if start == 0 && end == text.len() {
+            text
+        } else {
+            text.slice(start..end)
+        };
         let mut shared = Arc::new(RawObject {
-            text: text.slice(start..end),
+            text,
             members: Members::new(),
             values: OnceLock::new(),
             key_mask,

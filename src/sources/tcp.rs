@@ -221,7 +221,9 @@ impl EventBuilder for LineEventBuilder {
 pub fn json_event(parser: &mut JsonParser, line: &Bytes, receive_nanos: i64) -> Option<Event> {
     // An object without `@timestamp` stays JSON text (fields decoded when read, the text
     // written out as it is); the receive time is added beside it.
-    let parsed = parser.parse_lazy(line, |keys| !keys.contains(&TIMESTAMP))?;
+    let parsed = parser
+        .parse_lazy(line.clone(), |keys| !keys.contains(&TIMESTAMP))
+        .ok()?;
     let fields = match parsed {
         Parsed::Raw(raw) => {
             let mut fields = Object::with_capacity(2);

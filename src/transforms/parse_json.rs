@@ -81,11 +81,14 @@ pub enum Parsed {
 impl JsonParser {
     /// Parses `input` (UTF-8 JSON text). A JSON object without repeated top-level keys,
     /// whose keys all pass `keys_ok`, is kept as text; anything else is built as a value.
+    ///
+    /// The text moves into the object kept as text (no reference count traffic on the
+    /// shared read buffer it usually slices); text that is not valid JSON is given back.
     pub fn parse_lazy(
         &mut self,
-        input: &Bytes,
+        input: Bytes,
         keys_ok: impl FnOnce(&[&str]) -> bool,
-    ) -> Option<Parsed> {
+    ) -> Result<Parsed, Bytes> {
         self.parse_with(input, true, keys_ok)
     }
 
@@ -93,12 +96,12 @@ impl JsonParser {
     /// top-level keys are not collected.
     fn parse_with(
         &mut self,
-        input: &Bytes,
+        input: Bytes,
         text_form: bool,
         keys_ok: impl FnOnce(&[&str]) -> bool,
-    ) -> Option<Parsed> {
+    ) -> Result<Parsed, Bytes> {
         self.scratch.clear();
-        self.scratch.extend_from_slice(input);
+        self.scratch.extend_from_slice(&input);
         let tape = self.tape.take().unwrap_or_else(simd_json::Tape::null);
         let mut tape = tape.reset();
         let base = self.scratch.as_ptr() as usize;
@@ -119,18 +122,20 @@ impl JsonParser {
                         .iter()
                         .map(|key| ((key.as_ptr() as usize).wrapping_sub(base), key.len()))
                         .collect();
-                    Some(Parsed::Raw(RawObject::with_key_offsets(
-                        input.clone(),
-                        &key_spans,
-                        key_mask,
+                    Ok(Parsed::Raw(RawObject::with_key_offsets(
+                        input, &key_spans, key_mask,
                     )))
                 } else {
                     let mut i = 0;
-                    let value = convert(nodes, &mut i, input, base);
-                    (i == nodes.len()).then_some(Parsed::Value(value))
+                    let value = convert(nodes, &mut i, &input, base);
+                    if i == nodes.len() {
+                        Ok(Parsed::Value(value))
+                    } else {
+                        Err(input)
+                    }
                 }
             }
-            Err(_) => None,
+            Err(_) => Err(input),
         };
         self.tape = Some(tape.reset());
         result
@@ -139,7 +144,7 @@ impl JsonParser {
     /// Parses `input` (UTF-8 JSON text). String values share `input`'s memory when they had
     /// no escapes.
     pub fn parse(&mut self, input: &Bytes) -> Option<Value> {
-        match self.parse_with(input, false, |_| false)? {
+        match self.parse_with(input.clone(), false, |_| false).ok()? {
             Parsed::Value(value) => Some(value),
             Parsed::Raw(raw) => Some(Value::Object(Object::from_shared_raw(raw))),
         }
@@ -234,10 +239,41 @@ struct ParseJson {
 
 impl ParseJson {
     fn apply(&mut self, event: &mut Event) -> Result<(), &'static str> {
-        let Some(Value::Bytes(text)) = event.fields.get_path(&self.config.field) else {
-            return Err("field is missing or not a string");
+        const NOT_A_STRING: &str = "field is missing or not a string";
+        const NOT_JSON: &str = "field is not valid JSON";
+        const NOT_AN_OBJECT: &str = "field is JSON but not an object (set `target` to keep it)";
+        // A text about to be dropped is taken out of the event (an empty string left in its
+        // place until then) rather than shared: no reference count traffic on the read
+        // buffer it slices. It is put back when it does not parse.
+        let text = if self.config.drop_original {
+            match event.fields.get_path_mut(&self.config.field) {
+                Some(Value::Bytes(text)) => std::mem::take(text),
+                _ => return Err(NOT_A_STRING),
+            }
+        } else {
+            match event.fields.get_path(&self.config.field) {
+                Some(Value::Bytes(text)) => text.clone(),
+                _ => return Err(NOT_A_STRING),
+            }
         };
-        let text = text.clone();
+        let put_back = |event: &mut Event, text: Bytes| {
+            if let Some(Value::Bytes(slot)) = event.fields.get_path_mut(&self.config.field) {
+                if slot.is_empty() {
+                    *slot = text;
+                }
+            }
+        };
+        let merging = self.config.target.is_none();
+        if merging && text.trim_ascii_start().first() != Some(&b'{') {
+            // Not an object (rare): which failure it is, without giving the text away.
+            let reason = if self.parser.parse(&text).is_some() {
+                NOT_AN_OBJECT
+            } else {
+                NOT_JSON
+            };
+            put_back(event, text);
+            return Err(reason);
+        }
         // The field being parsed, when it is a root field about to be dropped, does not
         // count as a key the event already has.
         let dropped = match self.config.field.segments() {
@@ -245,8 +281,7 @@ impl ParseJson {
             _ => None,
         };
         let root = &event.fields;
-        let merging = self.config.target.is_none();
-        let parsed = self.parser.parse_lazy(&text, |keys| {
+        let parsed = self.parser.parse_lazy(text, |keys| {
             if !merging {
                 return true;
             }
@@ -259,11 +294,16 @@ impl ParseJson {
                         || root.get(k).is_none())
             })
         });
-        let Some(parsed) = parsed else {
-            return Err("field is not valid JSON");
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(text) => {
+                put_back(event, text);
+                return Err(NOT_JSON);
+            }
         };
         if merging && matches!(&parsed, Parsed::Value(v) if v.as_object().is_none()) {
-            return Err("field is JSON but not an object (set `target` to keep it)");
+            // Cannot happen (the text starts with `{`), but never drop the text silently.
+            return Err(NOT_AN_OBJECT);
         }
         if self.config.drop_original {
             event.fields.remove_path(&self.config.field);
@@ -441,11 +481,11 @@ mod tests {
                 let expected = expected.as_object().unwrap();
                 let mut parser = JsonParser::default();
                 let input = Bytes::from(text.clone());
-                let parsed = parser.parse_lazy(&input, |_| true);
+                let parsed = parser.parse_lazy(input, |_| true);
                 // Repeated keys are built as values; everything else stays text.
                 let object = match parsed {
-                    Some(Parsed::Raw(raw)) => Object::from_shared_raw(raw),
-                    Some(Parsed::Value(Value::Object(o))) => o,
+                    Ok(Parsed::Raw(raw)) => Object::from_shared_raw(raw),
+                    Ok(Parsed::Value(Value::Object(o))) => o,
                     _ => panic!("not an object: {text}"),
                 };
                 prop_assert_eq!(object.len() >= expected.len(), true);
@@ -507,6 +547,18 @@ mod tests {
             assert!(out[0].has_tag("parse_failure"), "{bad:?}");
             assert_eq!(out[0].message().map(|b| &b[..]), Some(bad.as_bytes()));
             assert!(run("on_error = \"drop\"", bad).is_empty());
+            // A text that was to be dropped is given back whole when it does not parse.
+            let out = run("drop_original = true", bad);
+            assert!(out[0].has_tag("parse_failure"), "{bad:?}");
+            assert_eq!(out[0].message().map(|b| &b[..]), Some(bad.as_bytes()));
+            // With a target any JSON value is kept (`[1,2]`, its text dropped).
+            let with_target = run("drop_original = true\ntarget = \"app\"", bad);
+            let kept = with_target[0].message().map(|b| &b[..]);
+            if bad == "[1,2]" {
+                assert_eq!(kept, None);
+            } else {
+                assert_eq!(kept, Some(bad.as_bytes()), "{bad:?}");
+            }
         }
     }
 
