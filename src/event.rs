@@ -257,11 +257,19 @@ impl Object {
 
     /// Appends the members of a validated JSON object's text as fields kept in text form.
     /// The caller guarantees none of its keys is already a field of `self`.
-    pub fn attach_raw(&mut self, raw: std::sync::Arc<RawObject>) {
-        match &self.raw {
+    ///
+    /// A second text goes after the first (which becomes its prefix: a source's shared
+    /// fields, then the line's own); a third is decoded into fields.
+    pub fn attach_raw(&mut self, mut raw: std::sync::Arc<RawObject>) {
+        match self.raw.take() {
             None => self.raw = Some(raw),
-            // Only one text per object; a second one is decoded into fields.
-            Some(_) => push_fields_of(&mut self.entries, &raw),
+            Some(existing) => match RawObject::set_prefix(&mut raw, existing) {
+                Ok(()) => self.raw = Some(raw),
+                Err(existing) => {
+                    self.raw = Some(existing);
+                    push_fields_of(&mut self.entries, &raw);
+                }
+            },
         }
     }
 
@@ -479,7 +487,11 @@ impl Object {
 
     /// The mask of [`key_signature`]s of this object's keys.
     pub fn key_signatures(&self) -> u64 {
-        self.iter().fold(0, |mask, (k, _)| mask | key_signature(k))
+        let plain = self
+            .entries
+            .iter()
+            .fold(0, |mask, (k, _)| mask | key_signature(k));
+        plain | self.raw.as_ref().map_or(0, |r| r.key_mask())
     }
 }
 
@@ -665,7 +677,8 @@ pub struct Event {
 impl Event {
     /// An event with `message` and `@timestamp`.
     pub fn from_message(message: Bytes, timestamp_nanos: i64) -> Event {
-        let mut fields = Object::with_capacity(8);
+        // Room for the tags a source may add; a file source's own fields come as one text.
+        let mut fields = Object::with_capacity(4);
         fields.push_unique(
             Key::new_static(TIMESTAMP),
             Value::Timestamp(timestamp_nanos),
@@ -775,7 +788,9 @@ fn object_size(object: &Object) -> usize {
         .plain_entries()
         .map(|(k, v)| k.len() + 4 + value_size(v))
         .sum::<usize>()
-        + object.raw().map_or(0, |r| r.inner_text().len() + 1)
+        + object
+            .raw()
+            .map_or(0, |r| r.inner_texts().map(|t| t.len() + 1).sum())
 }
 
 fn value_size(value: &Value) -> usize {

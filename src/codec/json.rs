@@ -98,11 +98,11 @@ pub fn write_object(out: &mut Vec<u8>, obj: &Object) {
         write_value(out, v);
     }
     if let Some(raw) = obj.raw() {
-        let inner = raw.inner_text();
-        if !inner.is_empty() {
+        for inner in raw.inner_texts() {
             if !first {
                 out.push(b',');
             }
+            first = false;
             out.extend_from_slice(inner);
         }
     }

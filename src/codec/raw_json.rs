@@ -40,6 +40,22 @@ pub struct RawObject {
     key_mask: u64,
     /// Decoded keys, in member order: built only when something iterates the fields.
     keys: OnceLock<Vec<Key>>,
+    /// Members that come before this object's own, in text form too: the fields a source
+    /// attaches to every event it reads from one place (a file's `log`, `kubernetes`,
+    /// `host`…), one object shared by all those events, ahead of the fields `parse_json`
+    /// found in the line. One reference per event instead of one per field. Keys never
+    /// repeat between the two; a prefix has no prefix itself.
+    prefix: Option<Arc<RawObject>>,
+}
+
+impl std::fmt::Debug for RawObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut text = f.debug_list();
+        for inner in self.inner_texts() {
+            text.entry(&String::from_utf8_lossy(inner));
+        }
+        text.finish()
+    }
 }
 
 type Members = smallvec::SmallVec<[RawMember; 16]>;
@@ -59,13 +75,48 @@ impl RawObject {
     pub fn new_validated(text: Bytes) -> RawObject {
         let (start, end) = trimmed(&text);
         let text = text.slice(start..end);
-        RawObject {
+        let mut raw = RawObject {
             members: scan_members(&text),
             text,
             values: OnceLock::new(),
             key_mask: u64::MAX,
             keys: OnceLock::new(),
+            prefix: None,
+        };
+        raw.key_mask = (0..raw.members.len()).fold(0, |mask, i| {
+            let m = raw.members[i];
+            let (end, escaped) = raw.key_end(i);
+            let key = &raw.text[m.key_start as usize..end];
+            mask | if escaped {
+                key_signature(&decode_string(key))
+            } else {
+                key_signature(std::str::from_utf8(key).unwrap_or_default())
+            }
+        });
+        raw
+    }
+
+    /// Puts `prefix`'s members before the object's own. Refused (`prefix` given back) when
+    /// the object is shared already, has a prefix, or `prefix` has one.
+    pub fn set_prefix(
+        this: &mut Arc<RawObject>,
+        prefix: Arc<RawObject>,
+    ) -> Result<(), Arc<RawObject>> {
+        if prefix.prefix.is_some() {
+            return Err(prefix);
         }
+        match Arc::get_mut(this) {
+            Some(raw) if raw.prefix.is_none() => {
+                raw.prefix = Some(prefix);
+                Ok(())
+            }
+            _ => Err(prefix),
+        }
+    }
+
+    /// The [`key_signature`]s of all the keys (all bits set when unknown).
+    pub fn key_mask(&self) -> u64 {
+        self.key_mask | self.prefix.as_ref().map_or(0, |p| p.key_mask)
     }
 
     /// Like [`RawObject::new_validated`] (shared, ready to attach to an event), with the
@@ -88,6 +139,7 @@ impl RawObject {
             values: OnceLock::new(),
             key_mask,
             keys: OnceLock::new(),
+            prefix: None,
         });
         let raw = Arc::get_mut(&mut shared).expect("not shared yet");
         let b = &raw.text[..];
@@ -117,8 +169,9 @@ impl RawObject {
         RawObject::new_validated(Bytes::from(text))
     }
 
-    /// The text between the braces, trimmed: empty for an object without members.
-    pub fn inner_text(&self) -> &[u8] {
+    /// The text between the braces, trimmed: empty for an object without members. Its own
+    /// members only; [`RawObject::inner_texts`] has all of them.
+    fn own_inner_text(&self) -> &[u8] {
         let inner = self
             .text
             .get(1..self.text.len().saturating_sub(1))
@@ -126,12 +179,23 @@ impl RawObject {
         inner.trim_ascii()
     }
 
+    /// The members' text, in order, as pieces to join with `,` (no empty piece): what a
+    /// sink writes between the braces.
+    pub fn inner_texts(&self) -> impl Iterator<Item = &[u8]> {
+        self.prefix
+            .as_deref()
+            .map(RawObject::own_inner_text)
+            .into_iter()
+            .chain(std::iter::once(self.own_inner_text()))
+            .filter(|t| !t.is_empty())
+    }
+
     pub fn len(&self) -> usize {
-        self.members.len()
+        self.members.len() + self.prefix.as_ref().map_or(0, |p| p.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.inner_text().is_empty()
+        self.inner_texts().next().is_none()
     }
 
     /// The index of the quote closing member `i`'s key, and whether the key holds escapes.
@@ -188,7 +252,9 @@ impl RawObject {
     /// escapes (so its text is its value): comparisons with a string read them without
     /// decoding anything. `None` when absent, not a string, or escaped.
     pub fn peek_str(&self, key: &str) -> Option<&[u8]> {
-        let i = self.find(key)?;
+        let Some(i) = self.find(key) else {
+            return self.prefix.as_ref()?.peek_str(key);
+        };
         if let Some(Some(value)) = self.values.get().map(|v| v[i].get()) {
             return match value {
                 Value::Bytes(b) => Some(b),
@@ -225,16 +291,27 @@ impl RawObject {
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
-        self.find(key).is_some()
+        self.find(key).is_some() || self.prefix.as_ref().is_some_and(|p| p.contains_key(key))
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.find(key).map(|i| self.member_value(i))
+        match self.find(key) {
+            Some(i) => Some(self.member_value(i)),
+            None => self.prefix.as_ref()?.get(key),
+        }
     }
 
-    /// Members in text order, with keys and values decoded (and cached) as they are visited.
-    /// Repeated keys appear once, at their first position, with their last value.
+    /// Members in text order (the prefix's first), with keys and values decoded (and cached)
+    /// as they are visited. Repeated keys appear once, at their first position, with their
+    /// last value.
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
+        self.prefix
+            .iter()
+            .flat_map(|p| p.own_iter())
+            .chain(self.own_iter())
+    }
+
+    fn own_iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
         let members = &self.members;
         let keys = self.keys.get_or_init(|| {
             members
@@ -486,8 +563,8 @@ mod tests {
         assert_eq!(nested.get("c"), Some(&Value::from("x]")));
         let a = nested.get("a").unwrap();
         assert_eq!(a.to_json(), serde_json::json!([1, {"b": "}"}, []]));
-        assert_eq!(o.inner_text().first(), Some(&b'"'));
-        assert_eq!(o.inner_text().last(), Some(&b']'));
+        assert_eq!(o.own_inner_text().first(), Some(&b'"'));
+        assert_eq!(o.own_inner_text().last(), Some(&b']'));
     }
 
     #[test]
@@ -585,7 +662,7 @@ mod tests {
             let o = raw(text);
             assert!(o.is_empty(), "{text:?}");
             assert_eq!(o.len(), 0);
-            assert!(o.inner_text().is_empty());
+            assert!(o.inner_texts().next().is_none());
         }
     }
 

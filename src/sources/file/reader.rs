@@ -151,13 +151,10 @@ pub struct Decoder {
     format: Format,
     streams: [StreamState; 2],
     stream_hash: u64,
-    /// `log` of every event (`{"iostream": …, "file": {"path": …}}`), per stream and for
-    /// lines without one, in text form (encoded once per file).
-    log_by_stream: [Value; 3],
-    /// `host` of every event (`{"name": …}`), in text form.
-    host: Value,
-    kubernetes: Option<Value>,
-    container: Option<Value>,
+    /// The fields of every event, per stream and for lines without one: `log`
+    /// (`{"iostream": …, "file": {"path": …}}`), `kubernetes` and `container` (from the
+    /// kubelet's path layout), `host`; in text form, encoded once per file.
+    file_fields: [Arc<RawObject>; 3],
     last_checkpoint: u64,
     /// Kinds of bad input already warned about for this file (counters count them all).
     warned: u8,
@@ -193,12 +190,13 @@ fn object(entries: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
     Value::Object(o)
 }
 
-/// `value` (an object) in text form: the same fields, cloned by reference and written out
-/// by sinks without encoding. For the fields every event of a file carries.
-fn encoded_once(value: Value) -> Value {
-    match value {
-        Value::Object(o) => Value::Object(Object::from_raw(RawObject::from_object(&o))),
-        other => other,
+/// The fields every event of a file carries, as one object in text form: each event
+/// takes a reference to it (one per event, not one per field) and sinks copy its text
+/// instead of encoding it.
+fn encoded_once(fields: Vec<(&'static str, Value)>) -> Arc<RawObject> {
+    match object(fields) {
+        Value::Object(o) => Arc::new(RawObject::from_object(&o)),
+        _ => unreachable!("object() makes objects"),
     }
 }
 
@@ -211,18 +209,35 @@ impl Decoder {
             if let Some(uid) = m.pod_uid {
                 pod.push(("uid", Value::from(uid)));
             }
-            encoded_once(object([
+            object([
                 ("namespace", Value::from(m.namespace)),
                 ("pod", object(pod)),
                 (
                     "container",
                     object([("name", Value::from(m.container_name))]),
                 ),
-            ]))
+            ])
         });
         let container = meta
             .and_then(|m| m.container_id)
-            .map(|id| encoded_once(object([("id", Value::from(id))])));
+            .map(|id| object([("id", Value::from(id))]));
+        let host = object([("name", shared.host.clone())]);
+        // Per stream (stdout, stderr, none): `log`, then `kubernetes`, `container`, `host`.
+        let fields_for = |log: Value| {
+            let mut fields = vec![("log", log)];
+            fields.extend(kubernetes.clone().map(|k| ("kubernetes", k)));
+            fields.extend(container.clone().map(|c| ("container", c)));
+            fields.push(("host", host.clone()));
+            encoded_once(fields)
+        };
+        let file = || object([("path", Value::from(path_text.as_str()))]);
+        let with_stream =
+            |stream: &'static str| object([("iostream", Value::from(stream)), ("file", file())]);
+        let file_fields = [
+            fields_for(with_stream(Stream::Stdout.as_str())),
+            fields_for(with_stream(Stream::Stderr.as_str())),
+            fields_for(object([("file", file())])),
+        ];
         let now = Instant::now();
         let stream_state = || StreamState {
             joiner: PartialJoiner::new(shared.max_line_bytes),
@@ -239,23 +254,7 @@ impl Decoder {
             format: shared.format,
             streams: [stream_state(), stream_state()],
             stream_hash: identity.stream_hash(),
-            host: encoded_once(object([("name", shared.host.clone())])),
-            log_by_stream: {
-                let file = || object([("path", Value::from(path_text.as_str()))]);
-                let with_stream = |stream: &'static str| {
-                    encoded_once(object([
-                        ("iostream", Value::from(stream)),
-                        ("file", file()),
-                    ]))
-                };
-                [
-                    with_stream(Stream::Stdout.as_str()),
-                    with_stream(Stream::Stderr.as_str()),
-                    encoded_once(object([("file", file())])),
-                ]
-            },
-            kubernetes,
-            container,
+            file_fields,
             last_checkpoint: offset,
             warned: 0,
             path_text,
@@ -550,16 +549,8 @@ impl Decoder {
     fn emit(&mut self, text: Bytes, meta: LineMeta, end: u64, out: &mut Vec<Emitted>) {
         let (text, invalid) = to_utf8(text);
         let mut event = Event::from_message(text, meta.timestamp);
-        let fields = &mut event.fields;
-        let log = &self.log_by_stream[meta.stream.map_or(2, stream_index)];
-        fields.push_unique(Key::new_static("log"), log.clone());
-        if let Some(k) = &self.kubernetes {
-            fields.push_unique(Key::new_static("kubernetes"), k.clone());
-        }
-        if let Some(c) = &self.container {
-            fields.push_unique(Key::new_static("container"), c.clone());
-        }
-        fields.push_unique(Key::new_static("host"), self.host.clone());
+        let file_fields = &self.file_fields[meta.stream.map_or(2, stream_index)];
+        event.fields.attach_raw(Arc::clone(file_fields));
         if meta.flags & FLAG_TRUNCATED != 0 {
             event.add_tag("truncated");
         }
