@@ -864,6 +864,76 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_text_prefix_reads_and_writes_as_ordinary_fields() {
+        use std::sync::Arc;
+        let shared = Arc::new(RawObject::new_validated(Bytes::from_static(
+            br#"{"log":{"file":{"path":"/p"}},"host":{"name":"n"}}"#,
+        )));
+        let line = |text: &'static str| {
+            let mut parser = crate::transforms::parse_json::JsonParser::default();
+            match parser.parse_lazy(Bytes::from_static(text.as_bytes()), |_| true) {
+                Ok(crate::transforms::parse_json::Parsed::Raw(raw)) => raw,
+                _ => panic!("kept as text"),
+            }
+        };
+        let mut event = Event::from_message(Bytes::from_static(b"m"), 0);
+        event.fields.attach_raw(Arc::clone(&shared));
+        event.fields.attach_raw(line(r#"{"level":"warn","n":1}"#));
+        let fields = &event.fields;
+        assert_eq!(fields.len(), 6);
+        assert_eq!(fields.get("level"), Some(&Value::from("warn")));
+        let path = FieldPath::parse(".log.file.path").unwrap();
+        assert_eq!(fields.get_path(&path), Some(&Value::from("/p")));
+        assert_eq!(fields.peek_str_path(&path), Some(&b"/p"[..]));
+        let keys: Vec<String> = fields.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(keys, ["@timestamp", "message", "log", "host", "level", "n"]);
+        for k in ["log", "host", "level", "n", "message"] {
+            assert_ne!(fields.key_signatures() & key_signature(k), 0, "{k}");
+        }
+        let json = event.to_json_string();
+        assert!(
+            json.ends_with(
+                r#""log":{"file":{"path":"/p"}},"host":{"name":"n"},"level":"warn","n":1}"#
+            ),
+            "{json}"
+        );
+        assert!(
+            (event.estimated_size() as f64 - json.len() as f64).abs() < json.len() as f64 * 0.2
+        );
+
+        // A change to a field of either part turns both into ordinary fields, once.
+        let mut changed = event.clone();
+        changed.insert(
+            &FieldPath::parse(".host.name").unwrap(),
+            Value::from("other"),
+        );
+        assert!(changed.fields.raw().is_none());
+        let back: serde_json::Value = serde_json::from_str(&changed.to_json_string()).unwrap();
+        assert_eq!(back["host"]["name"], "other");
+        assert_eq!(back["level"], "warn");
+        assert_eq!(back["log"]["file"]["path"], "/p");
+        assert_eq!(back.as_object().unwrap().len(), 6);
+        // The shared object is untouched by that.
+        assert_eq!(
+            shared
+                .get("host")
+                .and_then(Value::as_object)
+                .map(Object::len),
+            Some(1)
+        );
+
+        // A third text (or a second on an object already shared) is decoded into fields.
+        event.fields.attach_raw(line(r#"{"extra":true}"#));
+        assert_eq!(event.fields.get("extra"), Some(&Value::Bool(true)));
+        assert_eq!(event.fields.len(), 7);
+        let mut shared_second = Object::new();
+        shared_second.attach_raw(line(r#"{"a":1}"#));
+        shared_second.attach_raw(Arc::clone(&shared));
+        assert_eq!(shared_second.len(), 3);
+        assert_eq!(shared_second.get_path(&path), Some(&Value::from("/p")));
+    }
+
+    #[test]
     fn paths_parse_plain_and_quoted_segments() {
         let p = FieldPath::parse(".kubernetes.pod.name").unwrap();
         assert_eq!(p.segments(), &["kubernetes", "pod", "name"]);
