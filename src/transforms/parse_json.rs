@@ -100,12 +100,20 @@ impl JsonParser {
         text_form: bool,
         keys_ok: impl FnOnce(&[&str]) -> bool,
     ) -> Result<Parsed, Bytes> {
+        // The parser rewrites strings in place, so it works on a copy; padded as it needs,
+        // which spares it a second, padded copy of its own.
         self.scratch.clear();
         self.scratch.extend_from_slice(&input);
+        self.scratch.resize(input.len() + simd_json::INPUT_PADDING, b' ');
         let tape = self.tape.take().unwrap_or_else(simd_json::Tape::null);
         let mut tape = tape.reset();
         let base = self.scratch.as_ptr() as usize;
-        let parsed = simd_json::fill_tape(&mut self.scratch, &mut self.buffers, &mut tape);
+        let parsed = simd_json::fill_tape_padded(
+            &mut self.scratch,
+            input.len(),
+            &mut self.buffers,
+            &mut tape,
+        );
         let result = match parsed {
             Ok(()) => {
                 let nodes = &tape.0;
