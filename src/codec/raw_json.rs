@@ -272,7 +272,8 @@ impl RawObject {
         if self.key_mask & key_signature(key) == 0 {
             return None;
         }
-        self.members.iter().rposition(|m| {
+        (0..self.members.len()).rev().find(|&i| {
+            let m = self.members[i];
             if m.decoded_key_len as usize != key.len() {
                 return false;
             }
@@ -285,7 +286,7 @@ impl RawObject {
             if plain(raw) && plain(key.as_bytes()) {
                 raw == key.as_bytes()
             } else {
-                self.decoded_key(m) == key
+                self.decoded_key(i) == key
             }
         })
     }
@@ -314,9 +315,8 @@ impl RawObject {
     fn own_iter(&self) -> impl Iterator<Item = (&Key, &Value)> {
         let members = &self.members;
         let keys = self.keys.get_or_init(|| {
-            members
-                .iter()
-                .map(|m| Key::new(self.decoded_key(m)))
+            (0..members.len())
+                .map(|i| Key::new(self.decoded_key(i)))
                 .collect()
         });
         (0..members.len()).filter_map(move |i| {
@@ -327,11 +327,10 @@ impl RawObject {
         })
     }
 
-    fn decoded_key(&self, m: &RawMember) -> String {
-        let i = (m as *const RawMember as usize - self.members.as_ptr() as usize)
-            / std::mem::size_of::<RawMember>();
+    /// Member `i`'s key, decoded.
+    fn decoded_key(&self, i: usize) -> String {
         let (end, escaped) = self.key_end(i);
-        let raw = &self.text[m.key_start as usize..end];
+        let raw = &self.text[self.members[i].key_start as usize..end];
         if escaped {
             decode_string(raw)
         } else {

@@ -104,7 +104,8 @@ impl JsonParser {
         // which spares it a second, padded copy of its own.
         self.scratch.clear();
         self.scratch.extend_from_slice(&input);
-        self.scratch.resize(input.len() + simd_json::INPUT_PADDING, b' ');
+        self.scratch
+            .resize(input.len() + simd_json::INPUT_PADDING, b' ');
         let tape = self.tape.take().unwrap_or_else(simd_json::Tape::null);
         let mut tape = tape.reset();
         let base = self.scratch.as_ptr() as usize;
