@@ -209,8 +209,8 @@ pub struct Object {
 impl Clone for Object {
     fn clone(&self) -> Object {
         Object {
-            // The objects a source attaches to every event (a file's `kubernetes`, `log`…)
-            // are all text: no call into the vector's clone for them.
+            // Objects read from text (a file's `kubernetes` once decoded, a line's nested
+            // objects) have no plain fields: no call into the vector's clone for them.
             entries: if self.entries.is_empty() {
                 Vec::new()
             } else {

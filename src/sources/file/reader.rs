@@ -194,10 +194,11 @@ fn object(entries: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
 /// takes a reference to it (one per event, not one per field) and sinks copy its text
 /// instead of encoding it.
 fn encoded_once(fields: Vec<(&'static str, Value)>) -> Arc<RawObject> {
-    match object(fields) {
-        Value::Object(o) => Arc::new(RawObject::from_object(&o)),
-        _ => unreachable!("object() makes objects"),
+    let mut object = Object::new();
+    for (key, value) in fields {
+        object.push_unique(Key::new_static(key), value);
     }
+    Arc::new(RawObject::from_object(&object))
 }
 
 impl Decoder {
