@@ -293,11 +293,16 @@ impl Object {
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
+        self.plain(key)
+            .or_else(|| self.raw.as_ref().and_then(|r| r.get(key)))
+    }
+
+    /// The ordinary field `key` (not looking into the fields in text form).
+    fn plain(&self, key: &str) -> Option<&Value> {
         self.entries
             .iter()
             .find(|(k, _)| k.as_str() == key)
             .map(|(_, v)| v)
-            .or_else(|| self.raw.as_ref().and_then(|r| r.get(key)))
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
@@ -377,12 +382,8 @@ impl Object {
         for seg in parents {
             obj = obj.get(seg)?.as_object()?;
         }
-        match obj
-            .entries
-            .iter()
-            .find(|(k, _)| k.as_str() == last.as_str())
-        {
-            Some((_, Value::Bytes(b))) => Some(b),
+        match obj.plain(last) {
+            Some(Value::Bytes(b)) => Some(b),
             Some(_) => None,
             None => obj.raw.as_ref()?.peek_str(last),
         }

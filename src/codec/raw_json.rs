@@ -73,8 +73,7 @@ impl RawObject {
     /// Wraps the text of a JSON object. The caller guarantees `text` is one valid JSON object
     /// (validated by a parser) and nothing else, leading and trailing whitespace aside.
     pub fn new_validated(text: Bytes) -> RawObject {
-        let (start, end) = trimmed(&text);
-        let text = text.slice(start..end);
+        let (text, _) = trimmed(text);
         let mut raw = RawObject {
             members: scan_members(&text),
             text,
@@ -83,16 +82,8 @@ impl RawObject {
             keys: OnceLock::new(),
             prefix: None,
         };
-        raw.key_mask = (0..raw.members.len()).fold(0, |mask, i| {
-            let m = raw.members[i];
-            let (end, escaped) = raw.key_end(i);
-            let key = &raw.text[m.key_start as usize..end];
-            mask | if escaped {
-                key_signature(&decode_string(key))
-            } else {
-                key_signature(std::str::from_utf8(key).unwrap_or_default())
-            }
-        });
+        raw.key_mask =
+            (0..raw.members.len()).fold(0, |mask, i| mask | key_signature(&raw.decoded_key(i)));
         raw
     }
 
@@ -125,14 +116,9 @@ impl RawObject {
     /// length of the decoded key. Falls back to scanning when the offsets do not fit the
     /// text.
     pub fn with_key_offsets(text: Bytes, keys: &[(usize, usize)], key_mask: u64) -> Arc<RawObject> {
-        let (start, end) = trimmed(&text);
+        let (text, start) = trimmed(text);
         // Built in its final place: the members are inline, and moving the object through
         // the parser's return values would copy a few hundred bytes each time.
-        let text = if start == 0 && end == text.len() {
-            text
-        } else {
-            text.slice(start..end)
-        };
         let mut shared = Arc::new(RawObject {
             text,
             members: Members::new(),
@@ -327,20 +313,21 @@ impl RawObject {
         })
     }
 
-    /// Member `i`'s key, decoded.
-    fn decoded_key(&self, i: usize) -> String {
+    /// Member `i`'s key, decoded (borrowed from the text when it has no escapes).
+    fn decoded_key(&self, i: usize) -> std::borrow::Cow<'_, str> {
         let (end, escaped) = self.key_end(i);
         let raw = &self.text[self.members[i].key_start as usize..end];
         if escaped {
-            decode_string(raw)
+            std::borrow::Cow::Owned(decode_string(raw))
         } else {
-            String::from_utf8_lossy(raw).into_owned()
+            String::from_utf8_lossy(raw)
         }
     }
 }
 
-/// The extent of `text` without leading and trailing whitespace.
-fn trimmed(text: &[u8]) -> (usize, usize) {
+/// `text` without leading and trailing whitespace (the same buffer, untouched, when it has
+/// none: no reference-count change), and how many bytes were cut at the front.
+fn trimmed(text: Bytes) -> (Bytes, usize) {
     let start = text
         .iter()
         .position(|b| !b.is_ascii_whitespace())
@@ -349,7 +336,11 @@ fn trimmed(text: &[u8]) -> (usize, usize) {
         .iter()
         .rposition(|b| !b.is_ascii_whitespace())
         .map_or(text.len(), |i| i + 1);
-    (start, end)
+    if start == 0 && end == text.len() {
+        (text, 0)
+    } else {
+        (text.slice(start..end), start)
+    }
 }
 
 fn skip_ws(b: &[u8], mut i: usize) -> usize {

@@ -311,7 +311,8 @@ impl ParseJson {
             }
         };
         if merging && matches!(&parsed, Parsed::Value(v) if v.as_object().is_none()) {
-            // Cannot happen (the text starts with `{`), but never drop the text silently.
+            // Unreachable in practice: JSON text that starts with `{` is an object. Kept so
+            // that a parser surprise is a counted failure, not a silent merge of nothing.
             return Err(NOT_AN_OBJECT);
         }
         if self.config.drop_original {

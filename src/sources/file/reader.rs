@@ -182,23 +182,23 @@ fn share_or_copy(owner: &Bytes, part: &[u8]) -> Bytes {
     }
 }
 
-fn object(entries: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
+fn object_of(entries: impl IntoIterator<Item = (&'static str, Value)>) -> Object {
     let mut o = Object::new();
     for (k, v) in entries {
         o.push_unique(Key::new_static(k), v);
     }
-    Value::Object(o)
+    o
+}
+
+fn object(entries: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
+    Value::Object(object_of(entries))
 }
 
 /// The fields every event of a file carries, as one object in text form: each event
 /// takes a reference to it (one per event, not one per field) and sinks copy its text
 /// instead of encoding it.
 fn encoded_once(fields: Vec<(&'static str, Value)>) -> Arc<RawObject> {
-    let mut object = Object::new();
-    for (key, value) in fields {
-        object.push_unique(Key::new_static(key), value);
-    }
-    Arc::new(RawObject::from_object(&object))
+    Arc::new(RawObject::from_object(&object_of(fields)))
 }
 
 impl Decoder {
