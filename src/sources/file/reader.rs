@@ -13,7 +13,7 @@
 //! byte not yet delivered (at-least-once), never skips one.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,6 +34,26 @@ use crate::sources::lines::{to_utf8, Line, LineSplitter};
 
 /// Bytes asked from the kernel per read call.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads at most `len` bytes of `file` onto the end of `buf`, retrying when interrupted.
+///
+/// The bytes go straight into the buffer's spare capacity: zeroing it first (what a read
+/// into a `&mut [u8]` needs) cost 3% of the whole file → Elasticsearch pipeline's CPU, as
+/// every read lands in fresh memory (the previous chunks are still shared by events).
+fn read_appending(file: &File, buf: &mut BytesMut, len: usize) -> io::Result<usize> {
+    buf.reserve(len);
+    let spare = &mut buf.spare_capacity_mut()[..len];
+    let n = loop {
+        match rustix::io::read(file, &mut *spare) {
+            Ok((filled, _)) => break filled.len(),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    };
+    // SAFETY: read(2) initialised the first `n` bytes of the spare capacity.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
 
 /// What happened to the file source's input, counted.
 #[derive(Debug, Default)]
@@ -708,18 +728,7 @@ impl TailedFile {
         while total < budget {
             let buf = self.splitter.buffer_mut();
             let old_len = buf.len();
-            buf.resize(old_len + READ_CHUNK, 0);
-            let n = loop {
-                match file.read(&mut buf[old_len..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        buf.truncate(old_len);
-                        return Err(e);
-                    }
-                }
-            };
-            buf.truncate(old_len + n);
+            let n = read_appending(file, buf, READ_CHUNK)?;
             if n == 0 {
                 break;
             }
