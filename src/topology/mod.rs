@@ -10,6 +10,7 @@
 //! each sink flushes when its input ends. See `DESIGN.md` beside this file.
 
 pub mod channel;
+mod transform_runner;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -40,6 +41,10 @@ pub const CHANNEL_CAPACITY_BATCHES: usize = 4;
 
 /// The most events a source puts in one batch.
 pub const MAX_BATCH_EVENTS: usize = 1024;
+
+/// The most instances of one transform running at once (see `transform_runner`): each
+/// holds the batch it works on, so this bounds what a transform holds besides its channel.
+pub const MAX_TRANSFORM_INSTANCES: usize = 8;
 
 /// A component's future: runs until its input ends or it is told to stop.
 pub type ComponentFuture = Pin<Box<dyn Future<Output = Result<(), ComponentError>> + Send>>;
@@ -659,9 +664,14 @@ impl Topology {
             if keep.contains(&decl.id) {
                 continue;
             }
-            let transform = decl
-                .config
-                .build(&decl.id, &transform_context)
+            let instances = if decl.config.runs_concurrently() {
+                transform_instances()
+            } else {
+                1
+            };
+            let transforms = (0..instances)
+                .map(|_| decl.config.build(&decl.id, &transform_context))
+                .collect::<Result<Vec<_>, String>>()
                 .map_err(|message| BuildError::Component {
                     component_kind: "transform",
                     id: decl.id.clone(),
@@ -698,9 +708,9 @@ impl Topology {
                     done: CancellationToken::new(),
                     outputs_closed: Arc::default(),
                 },
-                future: Box::pin(run_transform(
+                future: Box::pin(transform_runner::run_transform(
                     decl.id.clone(),
-                    transform,
+                    transforms,
                     input,
                     default_output,
                     named,
@@ -1033,29 +1043,12 @@ async fn wait_for_predecessor(
     }
 }
 
-async fn run_transform(
-    id: String,
-    mut transform: Box<dyn Transform>,
-    mut input: BatchReceiver,
-    default_output: Output,
-    named: Vec<Output>,
-) -> Result<(), ComponentError> {
-    let mut out = TransformOutput::with_named_outputs(named.len());
-    while let Some(batch) = input.recv().await {
-        transform.transform(batch, &mut out);
-        let events = out.take_default();
-        if !events.is_empty() {
-            default_output.send(EventBatch::new(events)).await?;
-        }
-        for (i, port) in named.iter().enumerate() {
-            let events = out.take_named(i);
-            if !events.is_empty() {
-                port.send(EventBatch::new(events)).await?;
-            }
-        }
-    }
-    tracing::debug!(component_id = %id, "transform finished");
-    Ok(())
+/// How many instances of a transform that keeps no state between events run at once: one
+/// per runtime worker thread, at most [`MAX_TRANSFORM_INSTANCES`].
+fn transform_instances() -> usize {
+    tokio::runtime::Handle::try_current()
+        .map_or(1, |h| h.metrics().num_workers())
+        .clamp(1, MAX_TRANSFORM_INSTANCES)
 }
 
 /// Whether any sink downstream of `source` (through any transforms) acknowledges its

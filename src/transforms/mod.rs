@@ -165,6 +165,33 @@ impl TransformConfig {
         }
     }
 
+    /// Whether instances of this transform may run side by side on the batches of one
+    /// input (see `topology::transform_runner`): true for transforms that keep nothing from
+    /// one event to the next. Not `sample` and `throttle` (they count events), not
+    /// `kubernetes_metadata` (each instance would watch the API server), not `route` (named
+    /// outputs, cheap), and not a parser writing dead letters (each instance would keep its
+    /// own account of the file's size limit).
+    pub fn runs_concurrently(&self) -> bool {
+        use failure::OnError::DeadLetter;
+        match self {
+            TransformConfig::ParseJson(c) => c.on_error != DeadLetter,
+            TransformConfig::ParseRegex(c) => c.on_error != DeadLetter,
+            TransformConfig::ParseLogfmt(c) => c.on_error != DeadLetter,
+            TransformConfig::ParseSyslog(c) => c.on_error != DeadLetter,
+            TransformConfig::ParseTimestamp(c) => c.on_error != DeadLetter,
+            TransformConfig::AddFields(_)
+            | TransformConfig::Host(_)
+            | TransformConfig::RemoveFields(_)
+            | TransformConfig::RenameFields(_)
+            | TransformConfig::Coerce(_)
+            | TransformConfig::Filter(_) => true,
+            TransformConfig::KubernetesMetadata(_)
+            | TransformConfig::Route(_)
+            | TransformConfig::Sample(_)
+            | TransformConfig::Throttle(_) => false,
+        }
+    }
+
     pub fn build(&self, id: &str, ctx: &TransformContext) -> Result<Box<dyn Transform>, String> {
         match self {
             TransformConfig::ParseJson(c) => c.build(id, ctx),
