@@ -67,7 +67,7 @@ retry_max_backoff_ms = 1000
     tokio::time::sleep(Duration::from_secs(13)).await;
     let peak_kib = peak_rss_kib(pid);
     assert_eq!(server.doc_count("logs-*"), at_outage);
-    // The bound: 4 requests of at most 5000 events in flight plus one being filled, and the
+    // The bound: 4 requests of at most 2000 events in flight plus one being filled, and the
     // bounded channels — tens of MB. A sink that kept taking events from this source would
     // hold millions of them after 15 s (gigabytes).
     assert!(

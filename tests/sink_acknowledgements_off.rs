@@ -14,7 +14,7 @@ const LINE_BYTES: u64 = 64;
 const LINES: u64 = 10_000;
 /// The most lines the file source puts in one batch (`BATCH_EVENTS` in
 /// `sources/file/source.rs`).
-const MAX_BATCH_EVENTS: u64 = 256;
+const MAX_BATCH_EVENTS: u64 = 512;
 
 fn write_lines(path: &Path) {
     let mut text = String::new();

@@ -38,7 +38,11 @@ fn pick_ports(count: u16, grpc: bool) -> u16 {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let base = 20_000 + (x % 2_400) as u16 * 10;
+        // Every port below 32768, where Linux hands out no ephemeral ports: a gRPC port
+        // (+10000) in the ephemeral range could be taken by any outgoing connection on the
+        // machine between this check and SeaweedFS binding it (seen: `failed to listen on
+        // grpc port 52222`).
+        let base = 20_000 + (x % 270) as u16 * 10;
         let all_free = (0..count).all(|i| free(base + i) && (!grpc || free(base + i + 10_000)));
         if all_free {
             return base;

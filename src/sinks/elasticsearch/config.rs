@@ -144,8 +144,11 @@ impl Default for BatchConfig {
     }
 }
 
+/// Like Filebeat's 1,600: a request of ~1–2 MB (Elasticsearch's advice: a few MB), and the
+/// sink's memory is `concurrency + 1` of them. 5,000 held 12 MiB more at full speed for
+/// no throughput gain (BENCHMARKS.md).
 fn default_max_events() -> usize {
-    5000
+    2000
 }
 fn default_max_bytes() -> usize {
     10 * 1024 * 1024
