@@ -153,15 +153,7 @@ mod tests {
 
     impl Transform for Uneven {
         fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
-            let first = batch.events.first().map_or(0, |e| {
-                e.fields
-                    .get("n")
-                    .and_then(|v| match v {
-                        crate::event::Value::Integer(i) => Some(*i),
-                        _ => None,
-                    })
-                    .unwrap_or(0)
-            });
+            let first = batch.events.first().and_then(number).unwrap_or(0);
             // Every third batch takes much longer than the others.
             let spins = if first % 3 == 0 { 200_000 } else { 10 };
             let mut x = 0u64;
@@ -178,13 +170,25 @@ mod tests {
         Event::from_json(&serde_json::json!({ "n": n }), 0)
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn concurrent_instances_keep_the_order_of_batches() {
+    /// The `n` of an event made by [`numbered`].
+    fn number(event: &Event) -> Option<i64> {
+        match event.fields.get("n") {
+            Some(crate::event::Value::Integer(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// Runs `transforms` as one component between two fresh channels: returns the sender
+    /// into its input, the receiver of its default output and the component's task.
+    fn start(
+        transforms: Vec<Box<dyn Transform>>,
+    ) -> (
+        channel::BatchSender,
+        BatchReceiver,
+        tokio::task::JoinHandle<Result<(), ComponentError>>,
+    ) {
         let (tx, rx) = channel::channel(4);
-        let (out_tx, mut out_rx) = channel::channel(4);
-        let transforms: Vec<Box<dyn Transform>> = (0..4)
-            .map(|_| Box::new(Uneven) as Box<dyn Transform>)
-            .collect();
+        let (out_tx, out_rx) = channel::channel(4);
         let runner = tokio::spawn(run_transform(
             "t".into(),
             transforms,
@@ -192,6 +196,16 @@ mod tests {
             Output::new(vec![out_tx]),
             Vec::new(),
         ));
+        (tx, out_rx, runner)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_instances_keep_the_order_of_batches() {
+        let (tx, mut out_rx, runner) = start(
+            (0..4)
+                .map(|_| Box::new(Uneven) as Box<dyn Transform>)
+                .collect(),
+        );
         let batches = 200;
         let feeder = tokio::spawn(async move {
             for b in 0..batches {
@@ -202,10 +216,7 @@ mod tests {
         let mut seen = Vec::new();
         while let Some(batch) = out_rx.recv().await {
             for e in batch.events {
-                match e.fields.get("n") {
-                    Some(crate::event::Value::Integer(n)) => seen.push(*n),
-                    other => panic!("unexpected field {other:?}"),
-                }
+                seen.push(number(&e).expect("every event keeps its number"));
             }
         }
         feeder.await.unwrap();
@@ -224,16 +235,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_instance_ends_the_component_with_an_error() {
-        let (tx, rx) = channel::channel(4);
-        let (out_tx, _out_rx) = channel::channel(4);
-        let transforms: Vec<Box<dyn Transform>> = vec![Box::new(Panics), Box::new(Panics)];
-        let runner = tokio::spawn(run_transform(
-            "t".into(),
-            transforms,
-            rx,
-            Output::new(vec![out_tx]),
-            Vec::new(),
-        ));
+        let (tx, _out_rx, runner) = start(vec![Box::new(Panics), Box::new(Panics)]);
         tx.send(EventBatch::new(vec![numbered(1)])).await.unwrap();
         let result = runner.await.unwrap();
         assert!(
