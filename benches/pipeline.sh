@@ -6,6 +6,11 @@
 #   benches/pipeline.sh [FILE]          # default: generates 1,000,000 CRI lines (seed 3)
 #   LOGWEIR_THREADS=1 benches/pipeline.sh FILE   # one worker thread
 #   LOGWEIR_BIN=/path/to/logweir benches/pipeline.sh FILE   # another build (before/after runs)
+#   ROUNDS=5 benches/pipeline.sh FILE   # rounds (default 3)
+#
+# The two ceilings and logweir run in turn, ROUNDS times, and the ratios are taken between
+# the medians: on a shared VM a neighbour's burst lands on one run, and alternating the three
+# spreads the bursts over all of them instead of over whichever happened to run then.
 #
 # Pipeline: benches/pipelines/file_cri_parse_filter_es.toml (file -> parse_json -> filter ->
 # Elasticsearch bulk encoding, no compression) into benches/src/bin/es_discard.rs.
@@ -52,21 +57,31 @@ run() {
 echo "file: $data ($bytes bytes, $lines lines); $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
 run "wc -l" wc -l "$data"
 run "cat > /dev/null" sh -c "cat '$data' > /dev/null"
-run "ceiling: re-encode (1 thread)" "$target/ceiling" reencode "$data" --cri
-run "ceiling: splice (1 thread)" "$target/ceiling" splice "$data" --cri
-rm -rf "$work/data"
-LOGWEIR_BENCH_FILE="$pod_dir/0.log" LOGWEIR_DATA_DIR="$work/data" \
-  LOGWEIR_BENCH_ES="http://127.0.0.1:$port" TOKIO_WORKER_THREADS="${LOGWEIR_THREADS:-2}" \
-  run "logweir (${LOGWEIR_THREADS:-2} worker threads)" \
-  "$logweir" --log-level warn run -c benches/pipelines/file_cri_parse_filter_es.toml
+rounds="${ROUNDS:-3}"
+for round in $(seq "$rounds"); do
+  echo "round $round of $rounds"
+  run "ceiling: re-encode (1 thread)" "$target/ceiling" reencode "$data" --cri
+  run "ceiling: splice (1 thread)" "$target/ceiling" splice "$data" --cri
+  rm -rf "$work/data"
+  LOGWEIR_BENCH_FILE="$pod_dir/0.log" LOGWEIR_DATA_DIR="$work/data" \
+    LOGWEIR_BENCH_ES="http://127.0.0.1:$port" TOKIO_WORKER_THREADS="${LOGWEIR_THREADS:-2}" \
+    run "logweir (${LOGWEIR_THREADS:-2} worker threads)" \
+    "$logweir" --log-level warn run -c benches/pipelines/file_cri_parse_filter_es.toml
+done
 received=$(curl -s "http://127.0.0.1:$port/_stats/discard")
-echo "endpoint received: $received"
+echo "endpoint received (all rounds): $received"
 
-awk '
-  { wall[$0] = $NF; name[NR] = $0 }
-  /^ceiling: splice/ { splice = $NF }
-  /^ceiling: re-encode/ { reencode = $NF }
-  /^logweir/ { lw = $NF }
+awk -v rounds="$rounds" '
+  function median(list,   n, a, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  /^ceiling: splice/ { splice = splice " " $NF }
+  /^ceiling: re-encode/ { reencode = reencode " " $NF }
+  /^logweir/ { lw = lw " " $NF; n++ }
   END {
-    printf "logweir / splice ceiling: %.2fx   logweir / re-encode ceiling: %.2fx\n", splice / lw, reencode / lw
+    s = median(splice); r = median(reencode); l = median(lw)
+    printf "medians of %d rounds: splice %.2f s, re-encode %.2f s, logweir %.2f s\n", n, s, r, l
+    printf "logweir / splice ceiling: %.2fx   logweir / re-encode ceiling: %.2fx\n", s / l, r / l
   }' "$work/walls"
