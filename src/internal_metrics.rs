@@ -77,6 +77,12 @@ pub const KUBERNETES_METADATA_MISSES: &str = "logweir_kubernetes_metadata_misses
 /// Pods in a `kubernetes_metadata` cache, by `state`: `live`, `deleted` (kept for the grace
 /// period) (gauge).
 pub const KUBERNETES_METADATA_CACHED_PODS: &str = "logweir_kubernetes_metadata_cached_pods";
+/// Documents an `elasticsearch` sink finished, by `outcome`: `delivered`, `already_stored`
+/// (a replay's `409`), `rejected` (dead-lettered), `errored` (counter; `component_id` only).
+pub const ELASTICSEARCH_EVENTS: &str = "logweir_elasticsearch_events_total";
+/// An `elasticsearch` sink's retries, by `kind`: `request` (a whole bulk request sent again),
+/// `item` (documents sent again after a retryable item error) (counter; `component_id` only).
+pub const ELASTICSEARCH_RETRIES: &str = "logweir_elasticsearch_retries_total";
 
 /// Bucket bounds of [`BATCH_EVENTS`].
 pub const BATCH_EVENTS_BUCKETS: &[f64] = &[
@@ -219,6 +225,16 @@ pub const ALL: &[(&str, MetricKind, &str)] = &[
         KUBERNETES_METADATA_CACHED_PODS,
         MetricKind::Gauge,
         "Pods in a kubernetes_metadata cache, by state (live, deleted).",
+    ),
+    (
+        ELASTICSEARCH_EVENTS,
+        MetricKind::Counter,
+        "Documents an elasticsearch sink finished, by outcome (delivered, already_stored, rejected, errored).",
+    ),
+    (
+        ELASTICSEARCH_RETRIES,
+        MetricKind::Counter,
+        "Retries of an elasticsearch sink, by kind (request, item).",
     ),
 ];
 

@@ -63,8 +63,8 @@ impl Counters {
     fn new(component_id: &str) -> Counters {
         let id = component_id.to_string();
         let labels = internal_metrics::component_labels(component_id, "sink", "elasticsearch");
-        let outcome = |o: &'static str| metrics::counter!("logweir_elasticsearch_events_total", "component_id" => id.clone(), "outcome" => o);
-        let retries = |k: &'static str| metrics::counter!("logweir_elasticsearch_retries_total", "component_id" => id.clone(), "kind" => k);
+        let outcome = |o: &'static str| metrics::counter!(internal_metrics::ELASTICSEARCH_EVENTS, "component_id" => id.clone(), "outcome" => o);
+        let retries = |k: &'static str| metrics::counter!(internal_metrics::ELASTICSEARCH_RETRIES, "component_id" => id.clone(), "kind" => k);
         let requests = SinkMetrics::new(component_id, "elasticsearch");
         Counters {
             errors: ErrorCounters::new(&requests),
