@@ -326,9 +326,7 @@ pub fn main() -> ExitCode {
 /// Builds every transform once (compiling regexes, formats, templates) so `validate` reports
 /// what only building finds, located at the component. Builds have no side effects.
 fn build_transforms(config: &PipelineConfig) -> bool {
-    let ctx = crate::transforms::TransformContext {
-        data_dir: config.data_dir.clone(),
-    };
+    let ctx = crate::transforms::TransformContext::new(config.data_dir.clone());
     let mut errors = 0;
     for decl in &config.transforms {
         if let Err(e) = decl.config.build(&decl.id, &ctx) {

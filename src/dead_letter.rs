@@ -1,20 +1,26 @@
 //! Dead letters: events a component could not process, kept on disk for later inspection
 //! instead of being lost.
 //!
-//! A [`DeadLetterWriter`] owns one append-only NDJSON file,
-//! `<data_dir>/dead_letter/<component_id>.ndjson`. Each line is
-//! `{"component_id":…,"reason":…,"@timestamp":…,"event":{…}}`, where `@timestamp` is when the
-//! event was dead-lettered. Lines are buffered per batch and written by [`DeadLetterWriter::flush`],
-//! which the component calls once per batch.
+//! A [`DeadLetterWriter`] appends to one NDJSON file, `<data_dir>/dead_letter/<component_id>.ndjson`.
+//! Each line is `{"component_id":…,"reason":…,"@timestamp":…,"event":{…}}`, where `@timestamp`
+//! is when the event was dead-lettered. Lines are buffered per batch and written by
+//! [`DeadLetterWriter::flush`], which the component calls once per batch.
 //!
 //! Bounded: the file may grow to `max_bytes`; past that, dead letters are counted and
 //! dropped (with a warning), never buffered without limit. The in-memory buffer is written out
 //! whenever it passes [`BUFFER_BYTES`]. The file is opened on the first dead letter, so a
 //! component that never fails leaves no file behind.
+//!
+//! The instances of one transform running side by side (`topology::transform_runner`) each
+//! have a writer with its own buffer, all on one shared [`DeadLetterFile`]: the size limit
+//! is accounted once for the file, and each flush writes its buffer whole under the file's
+//! lock, so lines from different instances never interleave.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::event::Event;
 
@@ -39,55 +45,53 @@ pub enum DeadLetterError {
     },
 }
 
-/// Appends dead letters of one component to its NDJSON file.
+/// One dead-letter file and its accounting, shared by the writers of one component.
+#[derive(Debug, Clone)]
+pub struct DeadLetterFile {
+    path: Arc<Path>,
+    state: Arc<Mutex<FileState>>,
+}
+
 #[derive(Debug)]
-pub struct DeadLetterWriter {
-    component_id: String,
-    path: PathBuf,
+struct FileState {
     file: Option<File>,
-    buffer: Vec<u8>,
-    /// Bytes in the file (at open) plus bytes written or buffered since.
+    /// Bytes in the file (at open) plus bytes accepted since, written or still buffered.
     size: u64,
     max_bytes: u64,
     written: u64,
     dropped: u64,
 }
 
-impl DeadLetterWriter {
-    /// A writer for `<data_dir>/dead_letter/<component_id>.ndjson` holding at most
-    /// `max_bytes`. Nothing is created until the first dead letter.
-    pub fn new(data_dir: &Path, component_id: &str, max_bytes: u64) -> DeadLetterWriter {
-        DeadLetterWriter {
-            component_id: component_id.to_string(),
+impl DeadLetterFile {
+    /// `<data_dir>/dead_letter/<component_id>.ndjson`, holding at most `max_bytes`. Nothing
+    /// is created until the first dead letter.
+    pub fn new(data_dir: &Path, component_id: &str, max_bytes: u64) -> DeadLetterFile {
+        DeadLetterFile {
             path: data_dir
                 .join("dead_letter")
-                .join(format!("{component_id}.ndjson")),
-            file: None,
-            buffer: Vec::new(),
-            size: 0,
-            max_bytes,
-            written: 0,
-            dropped: 0,
+                .join(format!("{component_id}.ndjson"))
+                .into(),
+            state: Arc::new(Mutex::new(FileState {
+                file: None,
+                size: 0,
+                max_bytes,
+                written: 0,
+                dropped: 0,
+            })),
         }
     }
 
-    /// The file dead letters go to.
-    pub fn path(&self) -> &Path {
-        &self.path
+    fn lock(&self) -> MutexGuard<'_, FileState> {
+        // The state stays consistent whatever a panicking holder was doing: each field is
+        // updated in one step.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Dead letters accepted so far.
-    pub fn written(&self) -> u64 {
-        self.written
-    }
-
-    /// Dead letters refused because the file reached its size limit (or could not be written).
-    pub fn dropped(&self) -> u64 {
-        self.dropped
-    }
-
-    fn open(&mut self) -> Result<(), DeadLetterError> {
-        if self.file.is_some() {
+    /// Opens the file on first use; `size` then counts what it already holds.
+    fn open(&self, state: &mut FileState) -> Result<(), DeadLetterError> {
+        if state.file.is_some() {
             return Ok(());
         }
         let open = || -> std::io::Result<File> {
@@ -100,21 +104,81 @@ impl DeadLetterWriter {
                 .open(&self.path)
         };
         let file = open().map_err(|source| DeadLetterError::Open {
-            path: self.path.clone(),
+            path: self.path.to_path_buf(),
             source,
         })?;
-        self.size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        self.file = Some(file);
+        state.size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        state.file = Some(file);
         Ok(())
+    }
+}
+
+/// The dead-letter files of the components built in one pass (a start or a reload), by
+/// component id: the instances of one component get writers on the same file.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterFiles(Arc<Mutex<HashMap<String, DeadLetterFile>>>);
+
+impl DeadLetterFiles {
+    /// A writer for `component_id`'s file, shared with the writers made for it before.
+    pub fn writer(&self, data_dir: &Path, component_id: &str, max_bytes: u64) -> DeadLetterWriter {
+        let file = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(component_id.to_string())
+            .or_insert_with(|| DeadLetterFile::new(data_dir, component_id, max_bytes))
+            .clone();
+        DeadLetterWriter::on_file(component_id, file)
+    }
+}
+
+/// Appends dead letters of one component to its NDJSON file.
+#[derive(Debug)]
+pub struct DeadLetterWriter {
+    component_id: String,
+    file: DeadLetterFile,
+    /// Lines accepted and not yet written.
+    buffer: Vec<u8>,
+}
+
+impl DeadLetterWriter {
+    /// A writer for `<data_dir>/dead_letter/<component_id>.ndjson` holding at most
+    /// `max_bytes`, on a file of its own. Nothing is created until the first dead letter.
+    pub fn new(data_dir: &Path, component_id: &str, max_bytes: u64) -> DeadLetterWriter {
+        DeadLetterWriter::on_file(
+            component_id,
+            DeadLetterFile::new(data_dir, component_id, max_bytes),
+        )
+    }
+
+    /// A writer with its own buffer on `file`, which other writers may share.
+    pub fn on_file(component_id: &str, file: DeadLetterFile) -> DeadLetterWriter {
+        DeadLetterWriter {
+            component_id: component_id.to_string(),
+            file,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The file dead letters go to.
+    pub fn path(&self) -> &Path {
+        &self.file.path
+    }
+
+    /// Dead letters the file accepted so far (from every writer sharing it).
+    pub fn written(&self) -> u64 {
+        self.file.lock().written
+    }
+
+    /// Dead letters refused because the file reached its size limit (or could not be
+    /// opened), from every writer sharing it.
+    pub fn dropped(&self) -> u64 {
+        self.file.lock().dropped
     }
 
     /// Records `event` with `reason`. Returns `Ok(false)` when the size limit refused it
     /// (counted in [`dropped`](Self::dropped)); the event itself is left to the caller.
     pub fn write(&mut self, event: &Event, reason: &str) -> Result<bool, DeadLetterError> {
-        if let Err(e) = self.open() {
-            self.dropped += 1;
-            return Err(e);
-        }
         let start = self.buffer.len();
         self.buffer.extend_from_slice(b"{\"component_id\":");
         crate::codec::json::write_str(&mut self.buffer, self.component_id.as_bytes());
@@ -126,34 +190,43 @@ impl DeadLetterWriter {
         crate::codec::json::write_object(&mut self.buffer, &event.fields);
         self.buffer.extend_from_slice(b"}\n");
         let line = (self.buffer.len() - start) as u64;
-        if self.size + line > self.max_bytes {
-            self.buffer.truncate(start);
-            self.dropped += 1;
-            if self.dropped == 1 || self.dropped.is_power_of_two() {
-                tracing::warn!(component_id = %self.component_id, path = %self.path.display(), max_bytes = self.max_bytes, dropped = self.dropped, "dead-letter file is full; dead letters are dropped");
+        {
+            let mut state = self.file.lock();
+            if let Err(e) = self.file.open(&mut state) {
+                self.buffer.truncate(start);
+                state.dropped += 1;
+                return Err(e);
             }
-            return Ok(false);
+            if state.size + line > state.max_bytes {
+                self.buffer.truncate(start);
+                state.dropped += 1;
+                if state.dropped == 1 || state.dropped.is_power_of_two() {
+                    tracing::warn!(component_id = %self.component_id, path = %self.file.path.display(), max_bytes = state.max_bytes, dropped = state.dropped, "dead-letter file is full; dead letters are dropped");
+                }
+                return Ok(false);
+            }
+            state.size += line;
+            state.written += 1;
         }
-        self.size += line;
-        self.written += 1;
         if self.buffer.len() >= BUFFER_BYTES {
             self.flush()?;
         }
         Ok(true)
     }
 
-    /// Writes the buffered lines to the file. Components call it once per batch.
+    /// Writes the buffered lines to the file, all at once under the file's lock. Components
+    /// call it once per batch.
     pub fn flush(&mut self) -> Result<(), DeadLetterError> {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let result = match self.file.as_mut() {
+        let result = match self.file.lock().file.as_mut() {
             Some(file) => file.write_all(&self.buffer),
             None => Ok(()),
         };
         self.buffer.clear();
         result.map_err(|source| DeadLetterError::Write {
-            path: self.path.clone(),
+            path: self.file.path.to_path_buf(),
             source,
         })
     }
@@ -203,6 +276,42 @@ mod tests {
         // A new writer on the same file counts what is already there.
         let mut again = DeadLetterWriter::new(dir.path(), "p", 300);
         assert!(!again.write(&event, "r").unwrap());
+    }
+
+    #[test]
+    fn writers_of_one_component_share_its_file_and_size_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = DeadLetterFiles::default();
+        let event = Event::from_message(Bytes::from(vec![b'x'; 100]), 0);
+        let line = {
+            let mut probe = DeadLetterWriter::new(dir.path(), "probe", DEFAULT_MAX_BYTES);
+            probe.write(&event, "r").unwrap();
+            probe.flush().unwrap();
+            std::fs::metadata(probe.path()).unwrap().len()
+        };
+        // Room for three lines in all.
+        let max = 3 * line + line / 2;
+        let mut a = files.writer(dir.path(), "p", max);
+        let mut b = files.writer(dir.path(), "p", max);
+        let mut other = files.writer(dir.path(), "q", max);
+        assert_eq!(a.path(), b.path());
+        assert_ne!(a.path(), other.path());
+        assert!(a.write(&event, "r").unwrap());
+        assert!(b.write(&event, "r").unwrap());
+        assert!(a.write(&event, "r").unwrap());
+        // Each writer alone is under the limit; together they reached it.
+        assert!(!b.write(&event, "r").unwrap());
+        assert!(other.write(&event, "r").unwrap());
+        b.flush().unwrap();
+        a.flush().unwrap();
+        assert_eq!((a.written(), a.dropped()), (3, 1));
+        assert_eq!((b.written(), b.dropped()), (3, 1));
+        let text = std::fs::read_to_string(a.path()).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        for l in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["component_id"], "p");
+        }
     }
 
     #[test]

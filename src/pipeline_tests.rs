@@ -163,7 +163,7 @@ fn run_one(
     test: &PipelineTest,
     data_dir: PathBuf,
 ) -> Result<TestOutcome, String> {
-    let ctx = TransformContext { data_dir };
+    let ctx = TransformContext::new(data_dir);
     let mut built: HashMap<&str, BuiltTransform> = HashMap::new();
     // (producer, port) -> transforms reading it
     let mut consumers: HashMap<OutputRef, Vec<&str>> = HashMap::new();

@@ -657,9 +657,7 @@ impl Topology {
                 readiness: Some(readiness),
             });
         }
-        let transform_context = crate::transforms::TransformContext {
-            data_dir: self.data_dir.clone(),
-        };
+        let transform_context = crate::transforms::TransformContext::new(self.data_dir.clone());
         for decl in &config.transforms {
             if keep.contains(&decl.id) {
                 continue;

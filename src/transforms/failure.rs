@@ -63,8 +63,10 @@ impl Failures {
         tag: &'static str,
         ctx: &TransformContext,
     ) -> Failures {
-        let dead_letter = (on_error == OnError::DeadLetter)
-            .then(|| DeadLetterWriter::new(&ctx.data_dir, component_id, DEFAULT_MAX_BYTES));
+        let dead_letter = (on_error == OnError::DeadLetter).then(|| {
+            ctx.dead_letter_files
+                .writer(&ctx.data_dir, component_id, DEFAULT_MAX_BYTES)
+        });
         let kind = "transform";
         Failures {
             component_id: component_id.to_string(),

@@ -39,14 +39,22 @@ use crate::topology::Transform;
 pub struct TransformContext {
     /// The pipeline's `data_dir` (dead letters go to `<data_dir>/dead_letter/`).
     pub data_dir: PathBuf,
+    /// The dead-letter files of the transforms built with this context: the instances of
+    /// one component share one file and its size limit.
+    pub dead_letter_files: crate::dead_letter::DeadLetterFiles,
 }
 
 impl TransformContext {
+    pub fn new(data_dir: PathBuf) -> TransformContext {
+        TransformContext {
+            data_dir,
+            dead_letter_files: Default::default(),
+        }
+    }
+
     /// A context for unit tests whose transforms write nothing to disk.
     pub fn for_tests() -> TransformContext {
-        TransformContext {
-            data_dir: std::env::temp_dir().join("logweir-transform-tests"),
-        }
+        TransformContext::new(std::env::temp_dir().join("logweir-transform-tests"))
     }
 }
 
@@ -169,17 +177,16 @@ impl TransformConfig {
     /// input (see `topology::transform_runner`): true for transforms that keep nothing from
     /// one event to the next. Not `sample` and `throttle` (they count events), not
     /// `kubernetes_metadata` (each instance would watch the API server), not `route` (named
-    /// outputs, cheap), and not a parser writing dead letters (each instance would keep its
-    /// own account of the file's size limit).
+    /// outputs, cheap). Parsers writing dead letters do: their instances share one
+    /// dead-letter file ([`TransformContext::dead_letter_files`]).
     pub fn runs_concurrently(&self) -> bool {
-        use failure::OnError::DeadLetter;
         match self {
-            TransformConfig::ParseJson(c) => c.on_error != DeadLetter,
-            TransformConfig::ParseRegex(c) => c.on_error != DeadLetter,
-            TransformConfig::ParseLogfmt(c) => c.on_error != DeadLetter,
-            TransformConfig::ParseSyslog(c) => c.on_error != DeadLetter,
-            TransformConfig::ParseTimestamp(c) => c.on_error != DeadLetter,
-            TransformConfig::AddFields(_)
+            TransformConfig::ParseJson(_)
+            | TransformConfig::ParseRegex(_)
+            | TransformConfig::ParseLogfmt(_)
+            | TransformConfig::ParseSyslog(_)
+            | TransformConfig::ParseTimestamp(_)
+            | TransformConfig::AddFields(_)
             | TransformConfig::Host(_)
             | TransformConfig::RemoveFields(_)
             | TransformConfig::RenameFields(_)

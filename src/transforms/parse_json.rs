@@ -586,9 +586,7 @@ mod tests {
     #[test]
     fn dead_letters_go_to_the_component_file_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();
-        let ctx = TransformContext {
-            data_dir: dir.path().to_path_buf(),
-        };
+        let ctx = TransformContext::new(dir.path().to_path_buf());
         let cfg: ParseJsonConfig = toml::from_str("on_error = \"dead_letter\"").unwrap();
         let mut t = cfg.build("parse", &ctx).unwrap();
         let mut out = TransformOutput::default();
