@@ -28,9 +28,7 @@ fn run(name: &str, lines: &[&str]) -> Vec<Json> {
     let transforms = table["transforms"]
         .as_table()
         .expect("a [transforms] table");
-    let ctx = TransformContext {
-        data_dir: std::env::temp_dir().join("logweir-pattern-tests"),
-    };
+    let ctx = TransformContext::new(std::env::temp_dir().join("logweir-pattern-tests"));
     let mut events: Vec<Event> = lines
         .iter()
         .map(|l| Event::from_message(Bytes::copy_from_slice(l.as_bytes()), 0))
@@ -363,9 +361,7 @@ fn parse_syslog_then_sshd_pattern_on_a_relayed_line() {
         &toml::from_str::<toml::Table>("type = \"parse_syslog\"").unwrap(),
     )
     .unwrap();
-    let ctx = TransformContext {
-        data_dir: std::env::temp_dir(),
-    };
+    let ctx = TransformContext::new(std::env::temp_dir());
     let mut t = syslog.build("s", &ctx).unwrap();
     let mut out = TransformOutput::default();
     t.transform(

@@ -44,9 +44,7 @@ fn events() -> Vec<Event> {
         .unwrap()
         .build(
             "bench",
-            &TransformContext {
-                data_dir: std::env::temp_dir().join("logweir-bench"),
-            },
+            &TransformContext::new(std::env::temp_dir().join("logweir-bench")),
         )
         .unwrap();
     let mut out = TransformOutput::default();

@@ -22,9 +22,7 @@ fn bulk_body() -> Vec<u8> {
         .map(|l| Event::from_message(Bytes::copy_from_slice(l), 1_795_000_000_000_000_000))
         .collect();
     let table: toml::Table = toml::from_str("type = \"parse_json\"\ndrop_original = true").unwrap();
-    let ctx = TransformContext {
-        data_dir: std::env::temp_dir().join("logweir-bench"),
-    };
+    let ctx = TransformContext::new(std::env::temp_dir().join("logweir-bench"));
     let mut parse = TransformConfig::from_toml_table(&table)
         .unwrap()
         .build("bench", &ctx)

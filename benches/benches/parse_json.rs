@@ -31,9 +31,7 @@ fn parse_json(c: &mut Criterion) {
     let mut transform = config
         .build(
             "bench",
-            &TransformContext {
-                data_dir: std::env::temp_dir().join("logweir-bench"),
-            },
+            &TransformContext::new(std::env::temp_dir().join("logweir-bench")),
         )
         .unwrap();
     let mut out = TransformOutput::default();

@@ -57,9 +57,7 @@ fn bench_transform(c: &mut Criterion, name: &str, options: &str, events: Vec<Eve
     table.insert("type".into(), toml::Value::String(type_name.into()));
     let config = TransformConfig::from_toml_table(&table).unwrap();
     let ports = config.named_outputs().len();
-    let ctx = TransformContext {
-        data_dir: std::env::temp_dir().join("logweir-bench"),
-    };
+    let ctx = TransformContext::new(std::env::temp_dir().join("logweir-bench"));
     let mut transform = config.build(name, &ctx).unwrap();
     let mut group = c.benchmark_group("transforms");
     group.throughput(Throughput::Elements(BATCH as u64));
