@@ -1,12 +1,15 @@
 //! Elasticsearch bulk encoding: parsed container-log events into NDJSON action + document
 //! lines (data stream target rendered per event, automatic ids), with and without gzip.
-//! Throughput is reported per event and per byte of (uncompressed) bulk body.
+//! Throughput is reported per event and per byte of (uncompressed) bulk body. Also the
+//! reading of a bulk response of 2,000 successful items: the usual body (compared item by
+//! item) and the same items with one space more, which takes the general parser.
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logweir::event::{Event, EventBatch, FieldPath, Origin, Value};
 use logweir::sinks::elasticsearch::config::{Compression, ElasticsearchConfig};
 use logweir::sinks::elasticsearch::encoder::{compress, BulkBatch, BulkEncoder};
+use logweir::sinks::elasticsearch::service::BulkResponse;
 use logweir::sources::demo::{app_line, Rng};
 use logweir::topology::TransformOutput;
 use logweir::transforms::{TransformConfig, TransformContext};
@@ -94,6 +97,25 @@ fn bench(c: &mut Criterion) {
             compress(&batch.body, Compression::Gzip).unwrap()
         })
     });
+    group.finish();
+
+    let items = vec![r#"{"create":{"status":201}}"#; 2000].join(",");
+    let uniform = format!(r#"{{"errors":false,"items":[{items}]}}"#);
+    let general = format!(r#"{{"errors":false, "items":[{items}]}}"#);
+    let mut group = c.benchmark_group("elasticsearch_bulk_response");
+    group.throughput(Throughput::Elements(2000));
+    for (name, body) in [
+        ("uniform_2000_items", &uniform),
+        ("general_2000_items", &general),
+    ] {
+        assert_eq!(
+            BulkResponse::parse(body.as_bytes()).unwrap().item_count,
+            2000
+        );
+        group.bench_function(name, |b| {
+            b.iter(|| BulkResponse::parse(body.as_bytes()).unwrap().item_count)
+        });
+    }
     group.finish();
 }
 
