@@ -81,6 +81,50 @@ impl DeadLetterFile {
         }
     }
 
+    /// The file dead letters go to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The size limit.
+    pub fn max_bytes(&self) -> u64 {
+        self.lock().max_bytes
+    }
+
+    /// Appends `lines`, `count` complete NDJSON lines rendered by the caller, in one write,
+    /// if the file has room for all of them. `Ok(false)` when the size limit refuses them
+    /// (counted as dropped, with a warning); nothing is written then.
+    pub fn append(
+        &self,
+        component_id: &str,
+        lines: &[u8],
+        count: u64,
+    ) -> Result<bool, DeadLetterError> {
+        let mut state = self.lock();
+        if let Err(e) = self.open(&mut state) {
+            state.dropped += count;
+            return Err(e);
+        }
+        if state.size + lines.len() as u64 > state.max_bytes {
+            let before = state.dropped;
+            state.dropped += count;
+            // Once, then at each power of two.
+            if before == 0 || before.checked_ilog2() != state.dropped.checked_ilog2() {
+                tracing::warn!(component_id, path = %self.path.display(), max_bytes = state.max_bytes, dropped = state.dropped, "dead-letter file is full; dead letters are dropped");
+            }
+            return Ok(false);
+        }
+        state.size += lines.len() as u64;
+        let file = state.file.as_mut().expect("opened above");
+        file.write_all(lines)
+            .map_err(|source| DeadLetterError::Write {
+                path: self.path.to_path_buf(),
+                source,
+            })?;
+        state.written += count;
+        Ok(true)
+    }
+
     fn lock(&self) -> MutexGuard<'_, FileState> {
         // The state stays consistent whatever a panicking holder was doing: each field is
         // updated in one step.
@@ -312,6 +356,23 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             assert_eq!(v["component_id"], "p");
         }
+    }
+
+    #[test]
+    fn appended_lines_go_in_whole_or_not_at_all_within_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = DeadLetterFile::new(dir.path(), "es", 100);
+        let two = b"{\"n\":1}\n{\"n\":2}\n";
+        assert!(file.append("es", two, 2).unwrap());
+        // 16 + 90 bytes would pass the limit: refused whole.
+        let big = [b"{\"x\":\"".as_slice(), &[b'x'; 81], b"\"}\n"].concat();
+        assert_eq!(big.len(), 90);
+        assert!(!file.append("es", &big, 1).unwrap());
+        assert!(file.append("es", two, 2).unwrap());
+        let text = std::fs::read_to_string(file.path()).unwrap();
+        assert_eq!(text, "{\"n\":1}\n{\"n\":2}\n{\"n\":1}\n{\"n\":2}\n");
+        let state = file.lock();
+        assert_eq!((state.written, state.dropped, state.size), (4, 1, 32));
     }
 
     #[test]

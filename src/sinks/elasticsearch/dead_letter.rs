@@ -7,12 +7,14 @@
 //! fixed and replayed. Events are finished as rejected only after their line is written and
 //! flushed; if the file cannot be written they are finished as errored instead.
 //!
-//! (A minimal writer owned by this sink; the shared `src/dead_letter.rs` may replace it.)
+//! The file is a [`crate::dead_letter::DeadLetterFile`], bounded like the transforms' (256 MiB
+//! by default): a storm of mapping errors cannot fill the disk. Refused documents that no
+//! longer fit are finished as errored, counted and logged, like a failed write.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::dead_letter::{DeadLetterFile, DEFAULT_MAX_BYTES};
 
 /// One refused document.
 #[derive(Debug)]
@@ -33,27 +35,25 @@ pub struct DeadLetter<'a> {
 #[derive(Debug, Clone)]
 pub struct DeadLetterWriter {
     component_id: Arc<str>,
-    path: Arc<PathBuf>,
-    file: Arc<Mutex<Option<File>>>,
+    file: DeadLetterFile,
 }
 
 impl DeadLetterWriter {
-    /// A writer for `<data_dir>/dead_letter/<component_id>.ndjson`; the file is created at the
-    /// first dead letter.
+    /// A writer for `<data_dir>/dead_letter/<component_id>.ndjson` of at most 256 MiB; the
+    /// file is created at the first dead letter.
     pub fn new(data_dir: &Path, component_id: &str) -> DeadLetterWriter {
+        DeadLetterWriter::with_max_bytes(data_dir, component_id, DEFAULT_MAX_BYTES)
+    }
+
+    pub fn with_max_bytes(data_dir: &Path, component_id: &str, max_bytes: u64) -> DeadLetterWriter {
         DeadLetterWriter {
             component_id: Arc::from(component_id),
-            path: Arc::new(
-                data_dir
-                    .join("dead_letter")
-                    .join(format!("{component_id}.ndjson")),
-            ),
-            file: Arc::new(Mutex::new(None)),
+            file: DeadLetterFile::new(data_dir, component_id, max_bytes),
         }
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     /// Renders dead letters into lines (cheap, in memory).
@@ -80,33 +80,25 @@ impl DeadLetterWriter {
         }
     }
 
-    /// Appends rendered lines and flushes them, off the async workers.
-    pub async fn append(&self, lines: Vec<u8>) -> std::io::Result<()> {
+    /// Appends `count` rendered lines in one write, off the async workers. An error when the
+    /// file cannot be written or has no room left for them (nothing is written then).
+    pub async fn append(&self, lines: Vec<u8>, count: usize) -> std::io::Result<()> {
         if lines.is_empty() {
             return Ok(());
         }
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.append_blocking(&lines))
-            .await
-            .map_err(std::io::Error::other)?
-    }
-
-    fn append_blocking(&self, lines: &[u8]) -> std::io::Result<()> {
-        let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.is_none() {
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir)?;
+        tokio::task::spawn_blocking(move || {
+            match this.file.append(&this.component_id, &lines, count as u64) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(std::io::Error::other(format!(
+                    "the dead-letter file has reached its size limit of {} bytes",
+                    this.file.max_bytes()
+                ))),
+                Err(e) => Err(std::io::Error::other(e)),
             }
-            *guard = Some(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&*self.path)?,
-            );
-        }
-        let file = guard.as_mut().expect("opened above");
-        file.write_all(lines)?;
-        file.flush()
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 }
 
@@ -130,7 +122,7 @@ mod tests {
             }],
             &mut lines,
         );
-        w.append(lines).await.unwrap();
+        w.append(lines, 1).await.unwrap();
         let text = std::fs::read_to_string(dir.path().join("dead_letter/es.ndjson")).unwrap();
         let v: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
         assert_eq!(v["status"], 400);
@@ -138,5 +130,27 @@ mod tests {
         assert_eq!(v["document"]["message"], "m");
         assert_eq!(v["action"]["create"]["_id"], "x");
         assert_eq!(v["component_id"], "es");
+    }
+
+    #[tokio::test]
+    async fn a_full_file_refuses_the_lines_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = DeadLetterWriter::with_max_bytes(dir.path(), "es", 500);
+        let letter = DeadLetter {
+            status: 400,
+            reason: "document_parsing_exception: bad",
+            error: None,
+            action: br#"{"create":{"_index":"logs-a-default","_id":"x"}}"#,
+            document: br#"{"message":"m"}"#,
+        };
+        let mut one = Vec::new();
+        w.render(std::slice::from_ref(&letter), &mut one);
+        assert!((167..250).contains(&one.len()), "{}", one.len());
+        w.append(one.clone(), 1).await.unwrap();
+        w.append(one.clone(), 1).await.unwrap();
+        let err = w.append(one.clone(), 1).await.unwrap_err();
+        assert!(err.to_string().contains("size limit of 500 bytes"), "{err}");
+        let text = std::fs::read_to_string(w.path()).unwrap();
+        assert_eq!(text.lines().count(), 2);
     }
 }

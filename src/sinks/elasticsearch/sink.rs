@@ -375,7 +375,7 @@ async fn dead_letter(
         shared.dead_letters.render(&letters, &mut lines);
     }
     let first_reason = &refused[0].2;
-    match shared.dead_letters.append(lines).await {
+    match shared.dead_letters.append(lines, refused.len()).await {
         Ok(()) => {
             tracing::warn!(component_id = %shared.component_id, documents = refused.len(), reason = %first_reason, path = %shared.dead_letters.path().display(), "elasticsearch refused documents; written to the dead-letter file");
             for (i, ..) in refused {
