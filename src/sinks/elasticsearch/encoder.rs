@@ -340,7 +340,11 @@ impl BulkEncoder {
                 true
             }
             IdStrategy::Template(t) => {
-                let missing = t.render(event, &mut self.rendered).is_some();
+                // The value as it is: ids may hold any character (they are JSON-escaped in
+                // the action line), and neutralising `/` as for index names would give
+                // `a/b` and `a_b` one id, so the second document would read as already
+                // stored.
+                let missing = t.render_raw(event, &mut self.rendered).is_some();
                 if missing || self.rendered.is_empty() {
                     self.stats.missing_id_fields += 1;
                     auto_id(event.meta.origin, &self.document, &mut self.id_text);
@@ -666,6 +670,20 @@ mod tests {
         assert_eq!(l[0]["create"]["_id"], "17");
         assert_eq!(l[2]["create"]["_id"].as_str().unwrap().len(), 22);
         assert_eq!(enc.stats.missing_id_fields, 1);
+
+        // Any character is kept: distinct values, distinct ids.
+        let mut batch = BulkBatch::default();
+        for id in ["a/b", "a_b", "back\\slash \"quoted\"", ".hidden"] {
+            let mut e = event(Some("x"), "m");
+            e.fields.insert("seq", Value::from(id));
+            enc.encode(&mut e, &mut batch);
+        }
+        let ids: Vec<_> = lines(&batch)
+            .iter()
+            .step_by(2)
+            .map(|a| a["create"]["_id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ids, ["a/b", "a_b", "back\\slash \"quoted\"", ".hidden"]);
 
         let mut none = ds_encoder(IdStrategy::None);
         let mut batch = BulkBatch::default();
