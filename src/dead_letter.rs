@@ -110,7 +110,7 @@ impl DeadLetterFile {
             state.dropped += count;
             // Once, then at each power of two.
             if before == 0 || before.checked_ilog2() != state.dropped.checked_ilog2() {
-                tracing::warn!(component_id, path = %self.path.display(), max_bytes = state.max_bytes, dropped = state.dropped, "dead-letter file is full; dead letters are dropped");
+                tracing::warn!(component_id, path = %self.path.display(), max_bytes = state.max_bytes, dropped = state.dropped, "dead-letter file is full; no more dead letters are written to it");
             }
             return Ok(false);
         }
@@ -245,7 +245,7 @@ impl DeadLetterWriter {
                 self.buffer.truncate(start);
                 state.dropped += 1;
                 if state.dropped == 1 || state.dropped.is_power_of_two() {
-                    tracing::warn!(component_id = %self.component_id, path = %self.file.path.display(), max_bytes = state.max_bytes, dropped = state.dropped, "dead-letter file is full; dead letters are dropped");
+                    tracing::warn!(component_id = %self.component_id, path = %self.file.path.display(), max_bytes = state.max_bytes, dropped = state.dropped, "dead-letter file is full; no more dead letters are written to it");
                 }
                 return Ok(false);
             }
