@@ -16,7 +16,6 @@
 //! is accounted once for the file, and each flush writes its buffer whole under the file's
 //! lock, so lines from different instances never interleave.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -154,25 +153,6 @@ impl DeadLetterFile {
         state.size = file.metadata().map(|m| m.len()).unwrap_or(0);
         state.file = Some(file);
         Ok(())
-    }
-}
-
-/// The dead-letter files of the components built in one pass (a start or a reload), by
-/// component id: the instances of one component get writers on the same file.
-#[derive(Debug, Clone, Default)]
-pub struct DeadLetterFiles(Arc<Mutex<HashMap<String, DeadLetterFile>>>);
-
-impl DeadLetterFiles {
-    /// A writer for `component_id`'s file, shared with the writers made for it before.
-    pub fn writer(&self, data_dir: &Path, component_id: &str, max_bytes: u64) -> DeadLetterWriter {
-        let file = self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .entry(component_id.to_string())
-            .or_insert_with(|| DeadLetterFile::new(data_dir, component_id, max_bytes))
-            .clone();
-        DeadLetterWriter::on_file(component_id, file)
     }
 }
 
@@ -323,9 +303,8 @@ mod tests {
     }
 
     #[test]
-    fn writers_of_one_component_share_its_file_and_size_limit() {
+    fn writers_on_one_file_share_its_size_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let files = DeadLetterFiles::default();
         let event = Event::from_message(Bytes::from(vec![b'x'; 100]), 0);
         let line = {
             let mut probe = DeadLetterWriter::new(dir.path(), "probe", DEFAULT_MAX_BYTES);
@@ -335,9 +314,10 @@ mod tests {
         };
         // Room for three lines in all.
         let max = 3 * line + line / 2;
-        let mut a = files.writer(dir.path(), "p", max);
-        let mut b = files.writer(dir.path(), "p", max);
-        let mut other = files.writer(dir.path(), "q", max);
+        let shared = DeadLetterFile::new(dir.path(), "p", max);
+        let mut a = DeadLetterWriter::on_file("p", shared.clone());
+        let mut b = DeadLetterWriter::on_file("p", shared);
+        let mut other = DeadLetterWriter::new(dir.path(), "q", max);
         assert_eq!(a.path(), b.path());
         assert_ne!(a.path(), other.path());
         assert!(a.write(&event, "r").unwrap());

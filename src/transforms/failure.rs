@@ -4,14 +4,19 @@
 //! (`logweir_component_errors_total{error_type=<tag>}`, and
 //! `logweir_component_discarded_events_total{reason=<tag>}` or
 //! `logweir_component_dead_lettered_events_total` by policy), the rate-limited warning and,
-//! for `dead_letter`, the component's [`DeadLetterWriter`]. Every
+//! for `dead_letter`, a [`DeadLetterWriter`] on the component's file. The instances of one
+//! component running side by side share the file, the count and the warnings' rate limit
+//! (through [`TransformContext::shared`]), so the log reads as for one task. Every
 //! failure has a counted outcome: the event goes on tagged, or is finished as dropped, or is
 //! written to the dead-letter file (and finished as `Rejected` once the batch's dead letters
 //! are on disk). A dead letter that cannot be written is not lost: the event goes on tagged.
 
 use serde::Deserialize;
 
-use crate::dead_letter::{DeadLetterWriter, DEFAULT_MAX_BYTES};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::dead_letter::{DeadLetterFile, DeadLetterWriter, DEFAULT_MAX_BYTES};
 use crate::event::Event;
 use crate::finalization::EventStatus;
 use crate::internal_logs::RateLimitedLog;
@@ -36,17 +41,33 @@ pub enum OnError {
     DeadLetter,
 }
 
+/// The failure count and warning rate limit of one component, whatever its instances.
+#[derive(Debug, Default)]
+struct FailureTally {
+    count: AtomicU64,
+    log: Mutex<RateLimitedLog>,
+}
+
+impl FailureTally {
+    fn allow(&self, key: &'static str) -> Option<u64> {
+        self.log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .allow(key)
+    }
+}
+
 /// The failure policy of one transform.
 #[derive(Debug)]
 pub struct Failures {
     component_id: String,
     on_error: OnError,
     tag: &'static str,
-    count: u64,
+    /// Shared by the component's instances.
+    tally: Arc<FailureTally>,
     dead_letter: Option<DeadLetterWriter>,
     /// Dead-lettered events waiting for the batch's flush before they are finished.
     awaiting_flush: Vec<Event>,
-    log: RateLimitedLog,
     errors: metrics::Counter,
     discarded: metrics::Counter,
     dead_lettered: metrics::Counter,
@@ -64,18 +85,19 @@ impl Failures {
         ctx: &TransformContext,
     ) -> Failures {
         let dead_letter = (on_error == OnError::DeadLetter).then(|| {
-            ctx.dead_letter_files
-                .writer(&ctx.data_dir, component_id, DEFAULT_MAX_BYTES)
+            let file = ctx.shared.get_or_init(component_id, || {
+                DeadLetterFile::new(&ctx.data_dir, component_id, DEFAULT_MAX_BYTES)
+            });
+            DeadLetterWriter::on_file(component_id, DeadLetterFile::clone(&file))
         });
         let kind = "transform";
         Failures {
             component_id: component_id.to_string(),
             on_error,
             tag,
-            count: 0,
+            tally: ctx.shared.get_or_init(component_id, FailureTally::default),
             dead_letter,
             awaiting_flush: Vec::new(),
-            log: RateLimitedLog::default(),
             errors: internal_metrics::component_errors(component_id, kind, component_type, tag),
             discarded: internal_metrics::discarded_events(component_id, component_type, tag),
             dead_lettered: internal_metrics::dead_lettered_events(
@@ -92,18 +114,18 @@ impl Failures {
         }
     }
 
-    /// Failures so far.
+    /// Failures so far, of every instance of the component.
     pub fn count(&self) -> u64 {
-        self.count
+        self.tally.count.load(Ordering::Relaxed)
     }
 
     /// Applies the policy to `event`, which failed because of `reason`.
     pub fn fail(&mut self, mut event: Event, reason: &str, output: &mut TransformOutput) {
-        self.count += 1;
+        let count = self.tally.count.fetch_add(1, Ordering::Relaxed) + 1;
         self.errors.increment(1);
         // One line per window; the count of the lines in between goes in `suppressed`.
-        if let Some(suppressed) = self.log.allow("fail") {
-            tracing::warn!(component_id = %self.component_id, reason, tag = self.tag, failures = self.count, suppressed, on_error = ?self.on_error, "event could not be processed");
+        if let Some(suppressed) = self.tally.allow("fail") {
+            tracing::warn!(component_id = %self.component_id, reason, tag = self.tag, failures = count, suppressed, on_error = ?self.on_error, "event could not be processed");
         }
         match self.on_error {
             OnError::Keep => {
@@ -128,7 +150,7 @@ impl Failures {
                     }
                     Err(e) => {
                         self.dead_letter_errors.increment(1);
-                        if let Some(suppressed) = self.log.allow("dead_letter_write") {
+                        if let Some(suppressed) = self.tally.allow("dead_letter_write") {
                             tracing::error!(component_id = %self.component_id, error = %e, suppressed, "dead letter not written; the event goes on tagged");
                         }
                         event.add_tag(self.tag);
@@ -161,5 +183,38 @@ impl Failures {
         for mut event in self.awaiting_flush.drain(..) {
             event.finish(status);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn instances_of_one_component_share_the_count_and_the_dead_letter_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = TransformContext::new(dir.path().to_path_buf());
+        let new =
+            |id: &str| Failures::new(id, "parse_json", OnError::DeadLetter, "parse_failure", &ctx);
+        let (mut a, mut b, mut other) = (new("p"), new("p"), new("q"));
+        let mut out = TransformOutput::default();
+        let event = || Event::from_message(Bytes::from_static(b"not json"), 0);
+        a.fail(event(), "bad", &mut out);
+        b.fail(event(), "bad", &mut out);
+        b.fail(event(), "bad", &mut out);
+        other.fail(event(), "bad", &mut out);
+        assert_eq!((a.count(), b.count(), other.count()), (3, 3, 1));
+        a.end_batch();
+        b.end_batch();
+        other.end_batch();
+        assert!(out.default_events().is_empty());
+        let lines = |id: &str| {
+            std::fs::read_to_string(dir.path().join(format!("dead_letter/{id}.ndjson")))
+                .unwrap()
+                .lines()
+                .count()
+        };
+        assert_eq!((lines("p"), lines("q")), (3, 1));
     }
 }

@@ -27,7 +27,10 @@ pub mod route;
 pub mod sample;
 pub mod throttle;
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use toml::de::ValueDeserializer;
@@ -39,16 +42,41 @@ use crate::topology::Transform;
 pub struct TransformContext {
     /// The pipeline's `data_dir` (dead letters go to `<data_dir>/dead_letter/`).
     pub data_dir: PathBuf,
-    /// The dead-letter files of the transforms built with this context: the instances of
-    /// one component share one file and its size limit.
-    pub dead_letter_files: crate::dead_letter::DeadLetterFiles,
+    /// What the instances of one component built with this context share.
+    pub shared: InstanceShared,
+}
+
+/// State the instances of one transform share when they run side by side
+/// (`topology::transform_runner`): its dead-letter file and size limit, its failure count
+/// and rate-limited warnings. One value per component id and type, made by the first
+/// instance built and handed to the others.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceShared(Arc<Mutex<HashMap<(String, TypeId), SharedValue>>>);
+
+type SharedValue = Arc<dyn Any + Send + Sync>;
+
+impl InstanceShared {
+    /// The `T` of `component_id`, made by `init` if no instance made one yet.
+    pub fn get_or_init<T: Any + Send + Sync>(
+        &self,
+        component_id: &str,
+        init: impl FnOnce() -> T,
+    ) -> Arc<T> {
+        let mut values = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let value = values
+            .entry((component_id.to_string(), TypeId::of::<T>()))
+            .or_insert_with(|| Arc::new(init()));
+        Arc::clone(value)
+            .downcast::<T>()
+            .expect("stored under its own TypeId")
+    }
 }
 
 impl TransformContext {
     pub fn new(data_dir: PathBuf) -> TransformContext {
         TransformContext {
             data_dir,
-            dead_letter_files: Default::default(),
+            shared: InstanceShared::default(),
         }
     }
 
@@ -178,7 +206,7 @@ impl TransformConfig {
     /// one event to the next. Not `sample` and `throttle` (they count events), not
     /// `kubernetes_metadata` (each instance would watch the API server), not `route` (named
     /// outputs, cheap). Parsers writing dead letters do: their instances share one
-    /// dead-letter file ([`TransformContext::dead_letter_files`]).
+    /// dead-letter file ([`TransformContext::shared`]).
     pub fn runs_concurrently(&self) -> bool {
         match self {
             TransformConfig::ParseJson(_)
