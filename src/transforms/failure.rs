@@ -11,10 +11,10 @@
 //! written to the dead-letter file (and finished as `Rejected` once the batch's dead letters
 //! are on disk). A dead letter that cannot be written is not lost: the event goes on tagged.
 
-use serde::Deserialize;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use serde::Deserialize;
 
 use crate::dead_letter::{DeadLetterFile, DeadLetterWriter, DEFAULT_MAX_BYTES};
 use crate::event::Event;
