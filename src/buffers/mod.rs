@@ -1,6 +1,6 @@
 //! Sink buffers: what sits between a sink's input channel and the sink.
 //!
-//! `buffer = { type = "memory", max_events = 10000 }` (the default) sizes the sink's input
+//! `buffer = { type = "memory", max_events = 4096 }` (the default) sizes the sink's input
 //! channel. `buffer = { type = "disk", max_bytes = …, when_full = "block" }` puts a
 //! [`disk::DiskBuffer`] in front of the sink: events are written to checksummed segment files,
 //! acknowledged upstream once on disk, read back incrementally for the sink, and replayed
@@ -49,8 +49,10 @@ pub enum BufferConfig {
     },
 }
 
+/// What a sink's input channel holds without a `buffer` setting, as every transform's:
+/// [`crate::topology::CHANNEL_CAPACITY_BATCHES`] whole batches.
 fn default_max_events() -> usize {
-    10_000
+    crate::topology::CHANNEL_CAPACITY_BATCHES * MAX_BATCH_EVENTS
 }
 
 impl Default for BufferConfig {
@@ -78,5 +80,22 @@ impl BufferConfig {
             // The disk buffer's writer drains the channel; a small channel suffices.
             BufferConfig::Disk { .. } => 2,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_memory_buffer_without_max_events_is_the_default_buffer() {
+        let written: BufferConfig = toml::from_str(r#"type = "memory""#).unwrap();
+        assert_eq!(written, BufferConfig::default());
+        assert_eq!(
+            written.channel_capacity_batches(),
+            crate::topology::CHANNEL_CAPACITY_BATCHES
+        );
+        let sized: BufferConfig = toml::from_str("type = \"memory\"\nmax_events = 10000").unwrap();
+        assert_eq!(sized.channel_capacity_batches(), 10);
     }
 }

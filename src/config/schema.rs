@@ -70,7 +70,7 @@ pub fn component_schema(
         if let Some(o) = buffer.as_object_mut() {
             o.insert(
                 "description".into(),
-                json!("The sink's buffer; default `{ type = \"memory\", max_events = 10000 }`."),
+                json!("The sink's buffer; default `{ type = \"memory\", max_events = 4096 }`."),
             );
         }
         properties.insert("buffer".into(), buffer);

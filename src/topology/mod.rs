@@ -523,10 +523,7 @@ impl Topology {
         summary.removed = removed.clone();
 
         // One new channel per new consumer.
-        let default_buffer = BufferConfig::Memory {
-            max_events: CHANNEL_CAPACITY_BATCHES * MAX_BATCH_EVENTS,
-            when_full: WhenFull::Block,
-        };
+        let default_buffer = BufferConfig::default();
         let mut receivers: HashMap<String, BatchReceiver> = HashMap::new();
         let mut new_edges = Vec::new();
         let consumers = config
