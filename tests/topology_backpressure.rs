@@ -34,13 +34,18 @@ rate = 30000
 
     let mut blocked = 0;
     for (id, stats) in &edges {
-        // Each edge has one producer: the channel's batches, the one being sent, and one
+        // Each edge has one producer: what the channel holds, the batch being sent, and one
         // more batch of accounting slack: a receiver subtracts a batch just after taking it
-        // out of the channel, so for that instant the freed slot and the taken batch are
-        // both counted. A sink's channel is sized by its buffer (`max_events`, 10,000 by
-        // default), a transform's by `CHANNEL_CAPACITY_BATCHES`.
-        assert!(stats.capacity_batches >= CHANNEL_CAPACITY_BATCHES);
-        let bound = (stats.capacity_batches + 2) * MAX_BATCH_EVENTS;
+        // out of the channel, so for that instant the freed room and the taken batch are
+        // both counted. A sink's channel holds its buffer's `max_events` events (4,096 by
+        // default), a transform's `CHANNEL_CAPACITY_BATCHES` batches.
+        let bound = match stats.max_events {
+            Some(max_events) => max_events + 2 * MAX_BATCH_EVENTS,
+            None => {
+                assert_eq!(stats.capacity_batches, CHANNEL_CAPACITY_BATCHES);
+                (stats.capacity_batches + 2) * MAX_BATCH_EVENTS
+            }
+        };
         let peak = stats.peak_in_flight_events.load(Ordering::Acquire);
         assert!(
             peak <= bound,

@@ -73,7 +73,9 @@ impl BufferConfig {
         }
     }
 
-    /// Batches the sink's input channel holds.
+    /// Batches the input channel holds when it is bounded in batches (a transform's input,
+    /// the channel in front of a disk buffer's writer); a sink's memory buffer is bounded in
+    /// events instead (`topology::channel::channel_with_event_limit`).
     pub fn channel_capacity_batches(&self) -> usize {
         match self {
             BufferConfig::Memory { max_events, .. } => max_events.div_ceil(MAX_BATCH_EVENTS).max(1),

@@ -2,21 +2,26 @@
 //! memory stays bounded.
 //!
 //! Each consuming component owns one receiver; every upstream output holds a clone of its
-//! sender (fan-in). Capacity is counted in batches; a full channel makes `send` wait, which is
-//! how a slow sink slows its sources (backpressure). Each edge counts the events currently
-//! inside it and the highest count seen, so tests can assert the bound instead of timing.
+//! sender (fan-in). Capacity is counted in batches, or, for a sink's memory buffer
+//! (`max_events`), in events: permits of a semaphore, taken by a batch as it goes in and given
+//! back as it comes out. A full channel makes `send` wait, which is how a slow sink slows its
+//! sources (backpressure). Each edge counts the events currently inside it and the highest
+//! count seen, so tests can assert the bound instead of timing.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
+use super::MAX_BATCH_EVENTS;
 use crate::event::EventBatch;
 
 /// Counters of one channel, readable while the pipeline runs.
 #[derive(Debug, Default)]
 pub struct EdgeStats {
     pub capacity_batches: usize,
+    /// The event bound of a sink's memory buffer (`None`: bounded in batches only).
+    pub max_events: Option<usize>,
     /// Events sent into the channel and not yet received (includes batches whose sender is
     /// waiting for room).
     pub in_flight_events: AtomicUsize,
@@ -34,6 +39,23 @@ pub struct EdgeStats {
 struct Envelope {
     batch: EventBatch,
     bytes: u64,
+    /// The batch's share of an event-bounded channel, given back when it is received.
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// The event bound of a channel: one permit per event inside it.
+#[derive(Debug, Clone)]
+struct EventLimit {
+    permits: Arc<Semaphore>,
+    max_events: usize,
+}
+
+impl EventLimit {
+    /// The permits a batch of `n` events takes: a batch larger than the whole bound takes
+    /// all of it (so it waits for an empty channel instead of forever).
+    fn permits_for(&self, n: usize) -> u32 {
+        n.min(self.max_events) as u32
+    }
 }
 
 /// The sending half; cheap to clone.
@@ -49,6 +71,7 @@ pub struct BatchSender {
     /// The consumer is a sink with `acknowledgements = false`: events are finished as
     /// delivered as they are handed to it, so no source waits for that sink.
     acknowledge_on_send: bool,
+    event_limit: Option<EventLimit>,
 }
 
 /// A sender that does not keep its channel open (see [`BatchSender::downgrade`]).
@@ -59,6 +82,7 @@ pub struct WeakBatchSender {
     buffered: metrics::Gauge,
     drop_when_full: Option<metrics::Counter>,
     acknowledge_on_send: bool,
+    event_limit: Option<EventLimit>,
 }
 
 impl WeakBatchSender {
@@ -70,6 +94,7 @@ impl WeakBatchSender {
             buffered: self.buffered.clone(),
             drop_when_full: self.drop_when_full.clone(),
             acknowledge_on_send: self.acknowledge_on_send,
+            event_limit: self.event_limit.clone(),
         })
     }
 }
@@ -112,30 +137,44 @@ impl BatchSender {
             .sent_events
             .fetch_add(n as u64, Ordering::Relaxed);
         self.buffered.increment(n as f64);
-        let result = match self.tx.try_send(Envelope { batch, bytes }) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(Envelope { mut batch, bytes })) => {
-                match &self.drop_when_full {
-                    Some(discarded) => {
-                        discarded.increment(n as u64);
-                        self.stats
-                            .discarded_events
-                            .fetch_add(n as u64, Ordering::Relaxed);
-                        batch.finish(crate::finalization::EventStatus::Dropped);
-                        // Not in the channel after all.
-                        self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
-                        self.buffered.decrement(n as f64);
-                        return Ok(());
-                    }
-                    None => {
+        let permit = match &self.event_limit {
+            None => None,
+            Some(limit) => {
+                let wanted = limit.permits_for(n);
+                match Arc::clone(&limit.permits).try_acquire_many_owned(wanted) {
+                    Ok(permit) => Some(permit),
+                    Err(_) => {
+                        if let Some(discarded) = &self.drop_when_full {
+                            self.discard(batch, discarded);
+                            return Ok(());
+                        }
                         self.stats.blocked_sends.fetch_add(1, Ordering::Relaxed);
-                        self.tx
-                            .send(Envelope { batch, bytes })
+                        // The semaphore is never closed: it lives as long as the senders.
+                        Arc::clone(&limit.permits)
+                            .acquire_many_owned(wanted)
                             .await
-                            .map_err(|_| ClosedError)
+                            .ok()
                     }
                 }
             }
+        };
+        let envelope = Envelope {
+            batch,
+            bytes,
+            _permit: permit,
+        };
+        let result = match self.tx.try_send(envelope) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(envelope)) => match &self.drop_when_full {
+                Some(discarded) => {
+                    self.discard(envelope.batch, discarded);
+                    return Ok(());
+                }
+                None => {
+                    self.stats.blocked_sends.fetch_add(1, Ordering::Relaxed);
+                    self.tx.send(envelope).await.map_err(|_| ClosedError)
+                }
+            },
             Err(mpsc::error::TrySendError::Closed(_)) => Err(ClosedError),
         };
         if result.is_err() {
@@ -143,6 +182,19 @@ impl BatchSender {
             self.buffered.decrement(n as f64);
         }
         result
+    }
+
+    /// Drops a batch the full channel has no room for (`when_full = "drop_newest"`).
+    fn discard(&self, mut batch: EventBatch, discarded: &metrics::Counter) {
+        let n = batch.len();
+        discarded.increment(n as u64);
+        self.stats
+            .discarded_events
+            .fetch_add(n as u64, Ordering::Relaxed);
+        batch.finish(crate::finalization::EventStatus::Dropped);
+        // Not in the channel after all.
+        self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
+        self.buffered.decrement(n as f64);
     }
 
     pub fn stats(&self) -> &Arc<EdgeStats> {
@@ -158,6 +210,7 @@ impl BatchSender {
             buffered: self.buffered.clone(),
             drop_when_full: self.drop_when_full.clone(),
             acknowledge_on_send: self.acknowledge_on_send,
+            event_limit: self.event_limit.clone(),
         }
     }
 
@@ -173,8 +226,19 @@ impl BatchSender {
             .sent_events
             .fetch_add(n as u64, Ordering::Relaxed);
         self.buffered.increment(n as f64);
+        // Called off the runtime (a dedicated thread), where waiting for permits may block.
+        let permit = self.event_limit.as_ref().and_then(|limit| {
+            futures::executor::block_on(
+                Arc::clone(&limit.permits).acquire_many_owned(limit.permits_for(n)),
+            )
+            .ok()
+        });
         self.tx
-            .blocking_send(Envelope { batch, bytes: 0 })
+            .blocking_send(Envelope {
+                batch,
+                bytes: 0,
+                _permit: permit,
+            })
             .map_err(|_| {
                 self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
                 self.buffered.decrement(n as f64);
@@ -194,7 +258,23 @@ impl BatchSender {
             self.stats.in_flight_events.fetch_sub(n, Ordering::AcqRel);
             self.buffered.decrement(n as f64);
         };
-        match self.tx.try_send(Envelope { batch, bytes: 0 }) {
+        let permit = match &self.event_limit {
+            None => None,
+            Some(limit) => {
+                match Arc::clone(&limit.permits).try_acquire_many_owned(limit.permits_for(n)) {
+                    Ok(permit) => Some(permit),
+                    Err(_) => {
+                        undo();
+                        return Err(TrySendError::Full(batch));
+                    }
+                }
+            }
+        };
+        match self.tx.try_send(Envelope {
+            batch,
+            bytes: 0,
+            _permit: permit,
+        }) {
             Ok(()) => {
                 self.stats
                     .peak_in_flight_events
@@ -317,6 +397,7 @@ pub fn channel_with_metrics(
             buffered: buffered.clone(),
             drop_when_full,
             acknowledge_on_send: false,
+            event_limit: None,
         },
         BatchReceiver {
             rx,
@@ -326,6 +407,29 @@ pub fn channel_with_metrics(
             received_bytes,
         },
     )
+}
+
+/// A channel holding at most `max_events` events (a sink's memory buffer), whatever the
+/// size of the batches; a batch larger than that goes in alone.
+pub fn channel_with_event_limit(
+    max_events: usize,
+    metrics: ChannelMetrics,
+) -> (BatchSender, BatchReceiver) {
+    let max_events = max_events.max(1);
+    // Every batch holds at least one permit, so the queue itself never fills first.
+    let (mut tx, mut rx) = channel_with_metrics(max_events, metrics);
+    let stats = Arc::new(EdgeStats {
+        capacity_batches: max_events.div_ceil(MAX_BATCH_EVENTS),
+        max_events: Some(max_events),
+        ..EdgeStats::default()
+    });
+    tx.stats = Arc::clone(&stats);
+    rx.stats = stats;
+    tx.event_limit = Some(EventLimit {
+        permits: Arc::new(Semaphore::new(max_events)),
+        max_events,
+    });
+    (tx, rx)
 }
 
 #[cfg(test)]
@@ -354,6 +458,69 @@ mod tests {
         assert_eq!(rx.recv().await.unwrap().len(), 3);
         assert_eq!(rx.recv().await.unwrap().len(), 3);
         assert!(rx.recv().await.is_none());
+        assert_eq!(rx.stats().in_flight_events.load(Ordering::Acquire), 0);
+    }
+
+    fn limited(max_events: usize, drop_newest: bool) -> (BatchSender, BatchReceiver) {
+        channel_with_event_limit(
+            max_events,
+            ChannelMetrics {
+                drop_when_full: drop_newest.then(metrics::Counter::noop),
+                ..ChannelMetrics::default()
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn an_event_limit_counts_events_not_batches() {
+        let (tx, mut rx) = limited(100, false);
+        // Two batches of 40 fit; a third waits until a batch is taken out.
+        tx.send(batch(40)).await.unwrap();
+        tx.send(batch(40)).await.unwrap();
+        let tx2 = tx.clone();
+        let blocked = tokio::spawn(async move { tx2.send(batch(40)).await });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!blocked.is_finished());
+        assert_eq!(tx.stats().blocked_sends.load(Ordering::Acquire), 1);
+        assert_eq!(rx.recv().await.unwrap().len(), 40);
+        blocked.await.unwrap().unwrap();
+        // A batch larger than the whole limit goes in alone, once the channel is empty.
+        let tx3 = tx.clone();
+        let big = tokio::spawn(async move { tx3.send(batch(150)).await });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!big.is_finished());
+        assert_eq!(rx.recv().await.unwrap().len(), 40);
+        assert_eq!(rx.recv().await.unwrap().len(), 40);
+        big.await.unwrap().unwrap();
+        assert!(matches!(tx.try_send(batch(1)), Err(TrySendError::Full(_))));
+        assert_eq!(rx.recv().await.unwrap().len(), 150);
+        tx.try_send(batch(100)).unwrap();
+        assert_eq!(rx.recv().await.unwrap().len(), 100);
+        assert_eq!(rx.stats().in_flight_events.load(Ordering::Acquire), 0);
+        assert_eq!(rx.stats().max_events, Some(100));
+    }
+
+    #[tokio::test]
+    async fn an_event_limit_with_drop_newest_drops_what_does_not_fit() {
+        use crate::finalization::{BatchNotifier, BatchStatus, EventFinalizer};
+        let (tx, mut rx) = limited(100, true);
+        tx.send(batch(70)).await.unwrap();
+        let (notifier, status) = BatchNotifier::new();
+        let mut extra = batch(40);
+        for e in &mut extra.events {
+            e.meta.finalizer = Some(EventFinalizer::new(Arc::clone(&notifier)));
+        }
+        drop(notifier);
+        tx.send(extra).await.unwrap();
+        tx.send(batch(30)).await.unwrap();
+        assert_eq!(status.await, BatchStatus::Delivered);
+        assert_eq!(tx.stats().discarded_events.load(Ordering::Acquire), 40);
+        assert_eq!(rx.recv().await.unwrap().len(), 70);
+        assert_eq!(rx.recv().await.unwrap().len(), 30);
         assert_eq!(rx.stats().in_flight_events.load(Ordering::Acquire), 0);
     }
 

@@ -555,22 +555,32 @@ impl Topology {
             let drop_when_full = (matches!(buffer, BufferConfig::Memory { .. })
                 && buffer.when_full() == WhenFull::DropNewest)
                 .then(|| metrics::counter!(internal_metrics::BUFFER_DISCARDED_EVENTS, &labels));
-            let capacity_batches = buffer.channel_capacity_batches();
-            metrics::gauge!(internal_metrics::BUFFER_MAX_EVENTS, &labels)
-                .set((capacity_batches * MAX_BATCH_EVENTS) as f64);
+            let channel_metrics = channel::ChannelMetrics {
+                buffered: metrics::gauge!(internal_metrics::BUFFER_EVENTS, &labels),
+                received: metrics::counter!(internal_metrics::RECEIVED_EVENTS, &labels),
+                received_bytes: metrics::counter!(internal_metrics::RECEIVED_BYTES, &labels),
+                drop_when_full,
+            };
             if let BufferConfig::Disk { max_bytes, .. } = buffer {
                 metrics::gauge!(internal_metrics::BUFFER_MAX_BYTE_SIZE, &labels)
                     .set(*max_bytes as f64);
             }
-            let (mut tx, rx) = channel::channel_with_metrics(
-                capacity_batches,
-                channel::ChannelMetrics {
-                    buffered: metrics::gauge!(internal_metrics::BUFFER_EVENTS, &labels),
-                    received: metrics::counter!(internal_metrics::RECEIVED_EVENTS, &labels),
-                    received_bytes: metrics::counter!(internal_metrics::RECEIVED_BYTES, &labels),
-                    drop_when_full,
-                },
-            );
+            // A sink's memory buffer holds `max_events` events; a transform's input, and the
+            // channel in front of a disk buffer's writer, whole batches.
+            let (max_events, (mut tx, rx)) = match buffer {
+                BufferConfig::Memory { max_events, .. } if kind == "sink" => (
+                    *max_events,
+                    channel::channel_with_event_limit(*max_events, channel_metrics),
+                ),
+                _ => {
+                    let capacity_batches = buffer.channel_capacity_batches();
+                    (
+                        capacity_batches * MAX_BATCH_EVENTS,
+                        channel::channel_with_metrics(capacity_batches, channel_metrics),
+                    )
+                }
+            };
+            metrics::gauge!(internal_metrics::BUFFER_MAX_EVENTS, &labels).set(max_events as f64);
             if !acknowledgements {
                 tx.acknowledge_on_send();
             }
