@@ -47,6 +47,7 @@ pub enum DeadLetterError {
 /// One dead-letter file and its accounting, shared by the writers of one component.
 #[derive(Debug, Clone)]
 pub struct DeadLetterFile {
+    component_id: Arc<str>,
     path: Arc<Path>,
     state: Arc<Mutex<FileState>>,
 }
@@ -66,6 +67,7 @@ impl DeadLetterFile {
     /// is created until the first dead letter.
     pub fn new(data_dir: &Path, component_id: &str, max_bytes: u64) -> DeadLetterFile {
         DeadLetterFile {
+            component_id: component_id.into(),
             path: data_dir
                 .join("dead_letter")
                 .join(format!("{component_id}.ndjson"))
@@ -85,6 +87,11 @@ impl DeadLetterFile {
         &self.path
     }
 
+    /// The component whose dead letters the file holds.
+    pub fn component_id(&self) -> &str {
+        &self.component_id
+    }
+
     /// The size limit.
     pub fn max_bytes(&self) -> u64 {
         self.lock().max_bytes
@@ -93,33 +100,42 @@ impl DeadLetterFile {
     /// Appends `lines`, `count` complete NDJSON lines rendered by the caller, in one write,
     /// if the file has room for all of them. `Ok(false)` when the size limit refuses them
     /// (counted as dropped, with a warning); nothing is written then.
-    pub fn append(
-        &self,
-        component_id: &str,
-        lines: &[u8],
-        count: u64,
-    ) -> Result<bool, DeadLetterError> {
+    pub fn append(&self, lines: &[u8], count: u64) -> Result<bool, DeadLetterError> {
         let mut state = self.lock();
-        if let Err(e) = self.open(&mut state) {
-            state.dropped += count;
-            return Err(e);
-        }
-        if state.size + lines.len() as u64 > state.max_bytes {
-            let before = state.dropped;
-            state.dropped += count;
-            // Once, then at each power of two.
-            if before == 0 || before.checked_ilog2() != state.dropped.checked_ilog2() {
-                tracing::warn!(component_id, path = %self.path.display(), max_bytes = state.max_bytes, dropped = state.dropped, "dead-letter file is full; no more dead letters are written to it");
-            }
+        if !self.reserve(&mut state, lines.len() as u64, count)? {
             return Ok(false);
         }
-        state.size += lines.len() as u64;
-        let file = state.file.as_mut().expect("opened above");
+        let file = state.file.as_mut().expect("opened by reserve");
         file.write_all(lines)
             .map_err(|source| DeadLetterError::Write {
                 path: self.path.to_path_buf(),
                 source,
             })?;
+        Ok(true)
+    }
+
+    /// Accounts `count` lines of `bytes` in all against the size limit, opening the file on
+    /// first use: `Ok(true)` when they fit (counted as written), `Ok(false)` when the limit
+    /// refuses them (counted as dropped, with a warning once, then at each power of two).
+    fn reserve(
+        &self,
+        state: &mut FileState,
+        bytes: u64,
+        count: u64,
+    ) -> Result<bool, DeadLetterError> {
+        if let Err(e) = self.open(state) {
+            state.dropped += count;
+            return Err(e);
+        }
+        if state.size + bytes > state.max_bytes {
+            let before = state.dropped;
+            state.dropped += count;
+            if before == 0 || before.checked_ilog2() != state.dropped.checked_ilog2() {
+                tracing::warn!(component_id = %self.component_id, path = %self.path.display(), max_bytes = state.max_bytes, dropped = state.dropped, "dead-letter file is full; no more dead letters are written to it");
+            }
+            return Ok(false);
+        }
+        state.size += bytes;
         state.written += count;
         Ok(true)
     }
@@ -159,7 +175,6 @@ impl DeadLetterFile {
 /// Appends dead letters of one component to its NDJSON file.
 #[derive(Debug)]
 pub struct DeadLetterWriter {
-    component_id: String,
     file: DeadLetterFile,
     /// Lines accepted and not yet written.
     buffer: Vec<u8>,
@@ -169,16 +184,12 @@ impl DeadLetterWriter {
     /// A writer for `<data_dir>/dead_letter/<component_id>.ndjson` holding at most
     /// `max_bytes`, on a file of its own. Nothing is created until the first dead letter.
     pub fn new(data_dir: &Path, component_id: &str, max_bytes: u64) -> DeadLetterWriter {
-        DeadLetterWriter::on_file(
-            component_id,
-            DeadLetterFile::new(data_dir, component_id, max_bytes),
-        )
+        DeadLetterWriter::on_file(DeadLetterFile::new(data_dir, component_id, max_bytes))
     }
 
     /// A writer with its own buffer on `file`, which other writers may share.
-    pub fn on_file(component_id: &str, file: DeadLetterFile) -> DeadLetterWriter {
+    pub fn on_file(file: DeadLetterFile) -> DeadLetterWriter {
         DeadLetterWriter {
-            component_id: component_id.to_string(),
             file,
             buffer: Vec::new(),
         }
@@ -205,7 +216,7 @@ impl DeadLetterWriter {
     pub fn write(&mut self, event: &Event, reason: &str) -> Result<bool, DeadLetterError> {
         let start = self.buffer.len();
         self.buffer.extend_from_slice(b"{\"component_id\":");
-        crate::codec::json::write_str(&mut self.buffer, self.component_id.as_bytes());
+        crate::codec::json::write_str(&mut self.buffer, self.file.component_id().as_bytes());
         self.buffer.extend_from_slice(b",\"reason\":");
         crate::codec::json::write_str(&mut self.buffer, reason.as_bytes());
         self.buffer.extend_from_slice(b",\"@timestamp\":\"");
@@ -214,23 +225,13 @@ impl DeadLetterWriter {
         crate::codec::json::write_object(&mut self.buffer, &event.fields);
         self.buffer.extend_from_slice(b"}\n");
         let line = (self.buffer.len() - start) as u64;
-        {
+        let accepted = {
             let mut state = self.file.lock();
-            if let Err(e) = self.file.open(&mut state) {
-                self.buffer.truncate(start);
-                state.dropped += 1;
-                return Err(e);
-            }
-            if state.size + line > state.max_bytes {
-                self.buffer.truncate(start);
-                state.dropped += 1;
-                if state.dropped == 1 || state.dropped.is_power_of_two() {
-                    tracing::warn!(component_id = %self.component_id, path = %self.file.path.display(), max_bytes = state.max_bytes, dropped = state.dropped, "dead-letter file is full; no more dead letters are written to it");
-                }
-                return Ok(false);
-            }
-            state.size += line;
-            state.written += 1;
+            self.file.reserve(&mut state, line, 1)
+        };
+        if !matches!(accepted, Ok(true)) {
+            self.buffer.truncate(start);
+            return accepted;
         }
         if self.buffer.len() >= BUFFER_BYTES {
             self.flush()?;
@@ -315,8 +316,8 @@ mod tests {
         // Room for three lines in all.
         let max = 3 * line + line / 2;
         let shared = DeadLetterFile::new(dir.path(), "p", max);
-        let mut a = DeadLetterWriter::on_file("p", shared.clone());
-        let mut b = DeadLetterWriter::on_file("p", shared);
+        let mut a = DeadLetterWriter::on_file(shared.clone());
+        let mut b = DeadLetterWriter::on_file(shared);
         let mut other = DeadLetterWriter::new(dir.path(), "q", max);
         assert_eq!(a.path(), b.path());
         assert_ne!(a.path(), other.path());
@@ -343,12 +344,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = DeadLetterFile::new(dir.path(), "es", 100);
         let two = b"{\"n\":1}\n{\"n\":2}\n";
-        assert!(file.append("es", two, 2).unwrap());
+        assert!(file.append(two, 2).unwrap());
         // 16 + 90 bytes would pass the limit: refused whole.
         let big = [b"{\"x\":\"".as_slice(), &[b'x'; 81], b"\"}\n"].concat();
         assert_eq!(big.len(), 90);
-        assert!(!file.append("es", &big, 1).unwrap());
-        assert!(file.append("es", two, 2).unwrap());
+        assert!(!file.append(&big, 1).unwrap());
+        assert!(file.append(two, 2).unwrap());
         let text = std::fs::read_to_string(file.path()).unwrap();
         assert_eq!(text, "{\"n\":1}\n{\"n\":2}\n{\"n\":1}\n{\"n\":2}\n");
         let state = file.lock();

@@ -88,7 +88,7 @@ impl Failures {
             let file = ctx.shared.get_or_init(component_id, || {
                 DeadLetterFile::new(&ctx.data_dir, component_id, DEFAULT_MAX_BYTES)
             });
-            DeadLetterWriter::on_file(component_id, DeadLetterFile::clone(&file))
+            DeadLetterWriter::on_file(DeadLetterFile::clone(&file))
         });
         let kind = "transform";
         Failures {

@@ -12,7 +12,6 @@
 //! longer fit are finished as errored, counted and logged, like a failed write.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::dead_letter::{DeadLetterFile, DEFAULT_MAX_BYTES};
 
@@ -34,7 +33,6 @@ pub struct DeadLetter<'a> {
 /// Appends dead letters to one file; cheap to clone (shared by the sink's request tasks).
 #[derive(Debug, Clone)]
 pub struct DeadLetterWriter {
-    component_id: Arc<str>,
     file: DeadLetterFile,
 }
 
@@ -47,7 +45,6 @@ impl DeadLetterWriter {
 
     pub fn with_max_bytes(data_dir: &Path, component_id: &str, max_bytes: u64) -> DeadLetterWriter {
         DeadLetterWriter {
-            component_id: Arc::from(component_id),
             file: DeadLetterFile::new(data_dir, component_id, max_bytes),
         }
     }
@@ -63,7 +60,7 @@ impl DeadLetterWriter {
             out.extend_from_slice(b"{\"@timestamp\":\"");
             crate::time::write_rfc3339(out, now);
             out.extend_from_slice(b"\",\"component_id\":");
-            crate::codec::json::write_str(out, self.component_id.as_bytes());
+            crate::codec::json::write_str(out, self.file.component_id().as_bytes());
             out.extend_from_slice(format!(",\"status\":{},\"reason\":", l.status).as_bytes());
             crate::codec::json::write_str(out, l.reason.as_bytes());
             if let Some(e) = l.error {
@@ -87,15 +84,13 @@ impl DeadLetterWriter {
             return Ok(());
         }
         let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            match this.file.append(&this.component_id, &lines, count as u64) {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(std::io::Error::other(format!(
-                    "the dead-letter file has reached its size limit of {} bytes",
-                    this.file.max_bytes()
-                ))),
-                Err(e) => Err(std::io::Error::other(e)),
-            }
+        tokio::task::spawn_blocking(move || match this.file.append(&lines, count as u64) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(std::io::Error::other(format!(
+                "the dead-letter file has reached its size limit of {} bytes",
+                this.file.max_bytes()
+            ))),
+            Err(e) => Err(std::io::Error::other(e)),
         })
         .await
         .map_err(std::io::Error::other)?
