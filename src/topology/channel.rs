@@ -379,34 +379,7 @@ pub fn channel_with_metrics(
     capacity_batches: usize,
     metrics: ChannelMetrics,
 ) -> (BatchSender, BatchReceiver) {
-    let ChannelMetrics {
-        buffered,
-        received,
-        received_bytes,
-        drop_when_full,
-    } = metrics;
-    let (tx, rx) = mpsc::channel(capacity_batches.max(1));
-    let stats = Arc::new(EdgeStats {
-        capacity_batches,
-        ..EdgeStats::default()
-    });
-    (
-        BatchSender {
-            tx,
-            stats: Arc::clone(&stats),
-            buffered: buffered.clone(),
-            drop_when_full,
-            acknowledge_on_send: false,
-            event_limit: None,
-        },
-        BatchReceiver {
-            rx,
-            stats,
-            buffered,
-            received,
-            received_bytes,
-        },
-    )
+    build(capacity_batches, None, metrics)
 }
 
 /// A channel holding at most `max_events` events (a sink's memory buffer), whatever the
@@ -416,20 +389,52 @@ pub fn channel_with_event_limit(
     metrics: ChannelMetrics,
 ) -> (BatchSender, BatchReceiver) {
     let max_events = max_events.max(1);
-    // Every batch holds at least one permit, so the queue itself never fills first.
-    let (mut tx, mut rx) = channel_with_metrics(max_events, metrics);
-    let stats = Arc::new(EdgeStats {
-        capacity_batches: max_events.div_ceil(MAX_BATCH_EVENTS),
-        max_events: Some(max_events),
-        ..EdgeStats::default()
-    });
-    tx.stats = Arc::clone(&stats);
-    rx.stats = stats;
-    tx.event_limit = Some(EventLimit {
+    let limit = EventLimit {
         permits: Arc::new(Semaphore::new(max_events)),
         max_events,
+    };
+    build(max_events.div_ceil(MAX_BATCH_EVENTS), Some(limit), metrics)
+}
+
+/// A channel of `capacity_batches` batches, or bounded by `event_limit` when given.
+fn build(
+    capacity_batches: usize,
+    event_limit: Option<EventLimit>,
+    metrics: ChannelMetrics,
+) -> (BatchSender, BatchReceiver) {
+    let ChannelMetrics {
+        buffered,
+        received,
+        received_bytes,
+        drop_when_full,
+    } = metrics;
+    // An event-bounded queue never fills first: every batch in it holds at least one permit.
+    let queue_batches = event_limit
+        .as_ref()
+        .map_or(capacity_batches, |l| l.max_events);
+    let (tx, rx) = mpsc::channel(queue_batches.max(1));
+    let stats = Arc::new(EdgeStats {
+        capacity_batches,
+        max_events: event_limit.as_ref().map(|l| l.max_events),
+        ..EdgeStats::default()
     });
-    (tx, rx)
+    (
+        BatchSender {
+            tx,
+            stats: Arc::clone(&stats),
+            buffered: buffered.clone(),
+            drop_when_full,
+            acknowledge_on_send: false,
+            event_limit,
+        },
+        BatchReceiver {
+            rx,
+            stats,
+            buffered,
+            received,
+            received_bytes,
+        },
+    )
 }
 
 #[cfg(test)]
