@@ -306,13 +306,17 @@ impl Object {
     }
 
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        if self.raw_contains(key) {
-            self.materialize();
-        }
-        self.entries
-            .iter_mut()
-            .find(|(k, _)| k.as_str() == key)
-            .map(|(_, v)| v)
+        // A key is either an ordinary field or in the text (see `attach_raw`), so an
+        // ordinary field found first needs no look into the text.
+        let pos = match self.entries.iter().position(|(k, _)| k.as_str() == key) {
+            Some(pos) => pos,
+            None if self.raw_contains(key) => {
+                self.materialize();
+                self.entries.iter().position(|(k, _)| k.as_str() == key)?
+            }
+            None => return None,
+        };
+        Some(&mut self.entries[pos].1)
     }
 
     /// Inserts or replaces; returns the previous value.
@@ -334,10 +338,14 @@ impl Object {
     }
 
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        if self.raw_contains(key) {
-            self.materialize();
-        }
-        let pos = self.entries.iter().position(|(k, _)| k.as_str() == key)?;
+        let pos = match self.entries.iter().position(|(k, _)| k.as_str() == key) {
+            Some(pos) => pos,
+            None if self.raw_contains(key) => {
+                self.materialize();
+                self.entries.iter().position(|(k, _)| k.as_str() == key)?
+            }
+            None => return None,
+        };
         Some(self.entries.remove(pos).1)
     }
 
@@ -872,7 +880,7 @@ mod tests {
         )));
         let line = |text: &'static str| {
             let mut parser = crate::transforms::parse_json::JsonParser::default();
-            match parser.parse_lazy(Bytes::from_static(text.as_bytes()), |_| true) {
+            match parser.parse_lazy(Bytes::from_static(text.as_bytes()), |_, _| true) {
                 Ok(crate::transforms::parse_json::Parsed::Raw(raw)) => raw,
                 _ => panic!("kept as text"),
             }

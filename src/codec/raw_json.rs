@@ -115,7 +115,11 @@ impl RawObject {
     /// order, the offset in `text` of the first byte after the key's opening quote and the
     /// length of the decoded key. Falls back to scanning when the offsets do not fit the
     /// text.
-    pub fn with_key_offsets(text: Bytes, keys: &[(usize, usize)], key_mask: u64) -> Arc<RawObject> {
+    pub fn with_key_offsets(
+        text: Bytes,
+        keys: impl IntoIterator<Item = (usize, usize)>,
+        key_mask: u64,
+    ) -> Arc<RawObject> {
         let (text, start) = trimmed(text);
         // Built in its final place: the members are inline, and moving the object through
         // the parser's return values would copy a few hundred bytes each time.
@@ -129,19 +133,19 @@ impl RawObject {
         });
         let raw = Arc::get_mut(&mut shared).expect("not shared yet");
         let b = &raw.text[..];
-        let fits = |&(at, len): &(usize, usize)| {
-            at > start
+        for (at, len) in keys {
+            let fits = at > start
                 && at - start + len < b.len()
                 && b[at - start - 1] == b'"'
-                && u32::try_from(at - start + len).is_ok()
-        };
-        if keys.iter().all(fits) {
-            raw.members.extend(keys.iter().map(|&(at, len)| RawMember {
+                && u32::try_from(at - start + len).is_ok();
+            if !fits {
+                raw.members = scan_members(b);
+                return shared;
+            }
+            raw.members.push(RawMember {
                 key_start: (at - start) as u32,
                 decoded_key_len: len as u32,
-            }));
-        } else {
-            raw.members = scan_members(b);
+            });
         }
         shared
     }
@@ -247,9 +251,14 @@ impl RawObject {
                 _ => None,
             };
         }
-        let text = &self.text[self.value_range(i)];
-        let inner = text.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
-        memchr::memchr(b'\\', inner).is_none().then_some(inner)
+        // The value starts after the key's closing quote, whitespace, `:`, whitespace; as a
+        // string without escapes it ends at the first quote, before any backslash.
+        let b = &self.text[..];
+        let (key_end, _) = self.key_end(i);
+        let start = skip_ws(b, skip_ws(b, key_end + 1) + 1);
+        let inner = b.get(start..)?.strip_prefix(b"\"")?;
+        let end = memchr::memchr2(b'"', b'\\', inner)?;
+        (inner[end] == b'"').then(|| &inner[..end])
     }
 
     /// The position of the member named `key` (the last of repeated keys wins, as when
@@ -267,12 +276,13 @@ impl RawObject {
             let Some(raw) = self.text.get(start..start + key.len()) else {
                 return false;
             };
-            // Bytes without a backslash read as they are written.
-            let plain = |b: &[u8]| b.iter().all(|&c| c != b'\\');
-            if plain(raw) && plain(key.as_bytes()) {
-                raw == key.as_bytes()
+            // Bytes without a backslash read as they are written (and the key's first
+            // `decoded_key_len` bytes without one are the whole key).
+            let has_escape = |b: &[u8]| b.contains(&b'\\');
+            if raw == key.as_bytes() {
+                !has_escape(raw) || self.decoded_key(i) == key
             } else {
-                self.decoded_key(i) == key
+                has_escape(raw) && self.decoded_key(i) == key
             }
         })
     }
@@ -572,7 +582,7 @@ mod tests {
             .collect();
         assert_eq!(starts.len(), 4);
         let bytes = Bytes::copy_from_slice(text.as_bytes());
-        let fast = RawObject::with_key_offsets(bytes.clone(), &starts, u64::MAX);
+        let fast = RawObject::with_key_offsets(bytes.clone(), starts.iter().copied(), u64::MAX);
         let scanned = RawObject::new_validated(bytes);
         assert_eq!(fast.members.len(), 4);
         let a: Vec<_> = fast.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -587,21 +597,23 @@ mod tests {
         let mask = ["a", "b\"c", "e", "f"]
             .iter()
             .fold(0, |m, k| m | key_signature(k));
-        let masked =
-            RawObject::with_key_offsets(Bytes::copy_from_slice(text.as_bytes()), &starts, mask);
+        let masked = RawObject::with_key_offsets(
+            Bytes::copy_from_slice(text.as_bytes()),
+            starts.iter().copied(),
+            mask,
+        );
         assert_eq!(masked.get("e"), Some(&Value::Float(-1500.0)));
         assert_eq!(masked.get("a"), Some(&Value::from("x,y")));
         assert!(masked.get("b\"c").is_some());
         assert_eq!(masked.get("data_stream"), None);
         assert_eq!(masked.get("g"), None);
         // Offsets that do not fit fall back to the scan.
-        let odd =
-            RawObject::with_key_offsets(Bytes::from_static(b"{\"a\":1}"), &[(0, 1)], u64::MAX);
+        let odd = RawObject::with_key_offsets(Bytes::from_static(b"{\"a\":1}"), [(0, 1)], u64::MAX);
         assert_eq!(odd.get("a"), Some(&Value::Integer(1)));
         // A key ending in an escaped quote: its decoded length lands on that quote, which
         // does not close it.
         let text = Bytes::from_static(br#"{"x\"":1,"y":2}"#);
-        let quoted = RawObject::with_key_offsets(text, &[(2, 2), (10, 1)], u64::MAX);
+        let quoted = RawObject::with_key_offsets(text, [(2, 2), (10, 1)], u64::MAX);
         assert_eq!(quoted.get("x\""), Some(&Value::Integer(1)));
         assert_eq!(quoted.get("y"), Some(&Value::Integer(2)));
         assert_eq!(quoted.len(), 2);
@@ -624,6 +636,17 @@ mod tests {
         assert_eq!(o.peek_str("o"), None);
         assert_eq!(o.peek_str("missing"), None);
         assert!(o.values.get().is_none(), "nothing decoded");
+        let spaced = raw(r#"{ "level" :  "info" , "k\u0065y": "v", "tail":"a\\" ,"t2":"\"x"}"#);
+        assert_eq!(spaced.peek_str("level"), Some(&b"info"[..]));
+        assert_eq!(spaced.peek_str("key"), Some(&b"v"[..]), "an escaped key");
+        assert_eq!(
+            spaced.peek_str("k\\u0065y"),
+            None,
+            "its spelling is not the key"
+        );
+        assert_eq!(spaced.peek_str("tail"), None);
+        assert_eq!(spaced.peek_str("t2"), None);
+        assert_eq!(spaced.get("tail"), Some(&Value::from("a\\")));
         // Once decoded, the decoded string answers (escapes resolved).
         assert_eq!(o.get("q"), Some(&Value::from("say \"hi\"")));
         assert_eq!(o.peek_str("q"), Some(&b"say \"hi\""[..]));

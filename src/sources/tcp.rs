@@ -222,7 +222,7 @@ pub fn json_event(parser: &mut JsonParser, line: &Bytes, receive_nanos: i64) -> 
     // An object without `@timestamp` stays JSON text (fields decoded when read, the text
     // written out as it is); the receive time is added beside it.
     let parsed = parser
-        .parse_lazy(line.clone(), |keys| !keys.contains(&TIMESTAMP))
+        .parse_lazy(line.clone(), |keys, _| !keys.contains(&TIMESTAMP))
         .ok()?;
     let fields = match parsed {
         Parsed::Raw(raw) => {

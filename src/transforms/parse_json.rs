@@ -80,14 +80,15 @@ pub enum Parsed {
 
 impl JsonParser {
     /// Parses `input` (UTF-8 JSON text). A JSON object without repeated top-level keys,
-    /// whose keys all pass `keys_ok`, is kept as text; anything else is built as a value.
+    /// whose keys pass `keys_ok` (given them and the mask of their
+    /// [`crate::event::key_signature`]s), is kept as text; anything else is built as a value.
     ///
     /// The text moves into the object kept as text (no reference count traffic on the
     /// shared read buffer it usually slices); text that is not valid JSON is given back.
     pub fn parse_lazy(
         &mut self,
         input: Bytes,
-        keys_ok: impl FnOnce(&[&str]) -> bool,
+        keys_ok: impl FnOnce(&[&str], u64) -> bool,
     ) -> Result<Parsed, Bytes> {
         self.parse_with(input, true, keys_ok)
     }
@@ -98,7 +99,7 @@ impl JsonParser {
         &mut self,
         input: Bytes,
         text_form: bool,
-        keys_ok: impl FnOnce(&[&str]) -> bool,
+        keys_ok: impl FnOnce(&[&str], u64) -> bool,
     ) -> Result<Parsed, Bytes> {
         // The parser rewrites strings in place, so it works on a copy; padded as it needs,
         // which spares it a second, padded copy of its own.
@@ -121,18 +122,17 @@ impl JsonParser {
                 let mut keys = KeyList::new();
                 let key_mask = match nodes.first() {
                     Some(Node::Object { len, count }) if text_form && *count + 1 == nodes.len() => {
-                        top_level_keys(nodes, *len, &mut keys).filter(|_| keys_ok(&keys))
+                        top_level_keys(nodes, *len, &mut keys).filter(|&mask| keys_ok(&keys, mask))
                     }
                     _ => None,
                 };
                 if let Some(key_mask) = key_mask {
                     // Keys sit at the same offsets in the scratch copy and in the input.
-                    let key_spans: smallvec::SmallVec<[(usize, usize); 24]> = keys
+                    let key_spans = keys
                         .iter()
-                        .map(|key| ((key.as_ptr() as usize).wrapping_sub(base), key.len()))
-                        .collect();
+                        .map(|key| ((key.as_ptr() as usize).wrapping_sub(base), key.len()));
                     Ok(Parsed::Raw(RawObject::with_key_offsets(
-                        input, &key_spans, key_mask,
+                        input, key_spans, key_mask,
                     )))
                 } else {
                     let mut i = 0;
@@ -153,7 +153,7 @@ impl JsonParser {
     /// Parses `input` (UTF-8 JSON text). String values share `input`'s memory when they had
     /// no escapes.
     pub fn parse(&mut self, input: &Bytes) -> Option<Value> {
-        match self.parse_with(input.clone(), false, |_| false).ok()? {
+        match self.parse_with(input.clone(), false, |_, _| false).ok()? {
             Parsed::Value(value) => Some(value),
             Parsed::Raw(raw) => Some(Value::Object(Object::from_shared_raw(raw))),
         }
@@ -163,10 +163,10 @@ impl JsonParser {
 /// Fills `keys` with the top-level keys of the object at the tape's start; returns the mask
 /// of their [`crate::event::key_signature`]s, `None` when a key repeats.
 fn top_level_keys<'t>(nodes: &[Node<'t>], len: usize, keys: &mut KeyList<'t>) -> Option<u64> {
-    let mut i = 1;
+    let mut rest = nodes.get(1..)?;
     let mut seen = 0u64;
     for _ in 0..len {
-        let Some(Node::String(key)) = nodes.get(i) else {
+        let [Node::String(key), value, ..] = rest else {
             return None;
         };
         let sig = crate::event::key_signature(key);
@@ -175,10 +175,11 @@ fn top_level_keys<'t>(nodes: &[Node<'t>], len: usize, keys: &mut KeyList<'t>) ->
         }
         seen |= sig;
         keys.push(key);
-        i += match nodes.get(i + 1) {
-            Some(Node::Object { count, .. }) | Some(Node::Array { count, .. }) => 2 + count,
+        let skip = match value {
+            Node::Object { count, .. } | Node::Array { count, .. } => 2 + count,
             _ => 2,
         };
+        rest = rest.get(skip..)?;
     }
     Some(seen)
 }
@@ -290,12 +291,16 @@ impl ParseJson {
             _ => None,
         };
         let root = &event.fields;
-        let parsed = self.parser.parse_lazy(text, |keys| {
+        let parsed = self.parser.parse_lazy(text, |keys, key_mask| {
             if !merging {
                 return true;
             }
-            // Most keys are told apart from the event's by their signature alone.
+            // Most keys are told apart from the event's by their signature alone, often all
+            // of them at once (an `@timestamp` key always goes the long way).
             let present = root.key_signatures();
+            if (present | crate::event::key_signature(crate::event::TIMESTAMP)) & key_mask == 0 {
+                return true;
+            }
             keys.iter().all(|k| {
                 *k != crate::event::TIMESTAMP
                     && (Some(*k) == dropped
@@ -491,7 +496,7 @@ mod tests {
                 let expected = expected.as_object().unwrap();
                 let mut parser = JsonParser::default();
                 let input = Bytes::from(text.clone());
-                let parsed = parser.parse_lazy(input, |_| true);
+                let parsed = parser.parse_lazy(input, |_, _| true);
                 // Repeated keys are built as values; everything else stays text.
                 let object = match parsed {
                     Ok(Parsed::Raw(raw)) => Object::from_shared_raw(raw),
