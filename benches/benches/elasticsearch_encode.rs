@@ -2,10 +2,14 @@
 //! lines (data stream target rendered per event, automatic ids), with and without gzip.
 //! Throughput is reported per event and per byte of (uncompressed) bulk body. Also the
 //! reading of a bulk response of 2,000 successful items: the usual body (compared item by
-//! item) and the same items with one space more, which takes the general parser.
+//! item) and the same items with one space more, which takes the general parser. And the
+//! JSON string writer every sink uses (`codec::json::write_str`) on log messages (text with
+//! an escape every few dozen bytes) and on whole JSON lines kept as strings (a quote every
+//! few bytes).
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use logweir::codec::json::write_str;
 use logweir::event::{Event, EventBatch, FieldPath, Origin, Value};
 use logweir::sinks::elasticsearch::config::{Compression, ElasticsearchConfig};
 use logweir::sinks::elasticsearch::encoder::{compress, BulkBatch, BulkEncoder};
@@ -119,5 +123,40 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn bench_write_str(c: &mut Criterion) {
+    let mut rng = Rng::new(5);
+    let lines: Vec<Vec<u8>> = (0..1024u64)
+        .map(|seq| {
+            let mut line = Vec::new();
+            app_line(&mut rng, seq, "2026-11-22T08:00:00.000Z", &mut line);
+            line
+        })
+        .collect();
+    let messages: Vec<Vec<u8>> = lines
+        .iter()
+        .map(|l| match serde_json::from_slice::<serde_json::Value>(l) {
+            Ok(v) => v["msg"].as_str().unwrap_or_default().as_bytes().to_vec(),
+            Err(_) => l.clone(),
+        })
+        .collect();
+    let mut out = Vec::with_capacity(1 << 20);
+    let mut group = c.benchmark_group("json_write_str");
+    for (name, texts) in [("messages_1024", &messages), ("json_lines_1024", &lines)] {
+        group.throughput(Throughput::Bytes(
+            texts.iter().map(|t| t.len() as u64).sum(),
+        ));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                for t in texts.iter() {
+                    write_str(&mut out, t);
+                }
+                out.len()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_write_str);
 criterion_main!(benches);

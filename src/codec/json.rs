@@ -29,25 +29,52 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
+    let mut i = 0;
+    while i < s.len() {
+        // Eight bytes at a time: skip to the first that needs escaping (most text has
+        // none for dozens of bytes).
+        if let Some(word) = s.get(i..i + 8) {
+            let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+            let flags = escape_flags(word);
+            if flags == 0 {
+                i += 8;
+                continue;
+            }
+            i += (flags.trailing_zeros() / 8) as usize;
+        }
+        let b = s[i];
         let esc = ESCAPE[b as usize];
-        if esc == 0 {
-            continue;
+        if esc != 0 {
+            out.extend_from_slice(&s[start..i]);
+            if esc == b'u' {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+            } else {
+                out.push(b'\\');
+                out.push(esc);
+            }
+            start = i + 1;
         }
-        out.extend_from_slice(&s[start..i]);
-        if esc == b'u' {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 0xf) as usize]);
-        } else {
-            out.push(b'\\');
-            out.push(esc);
-        }
-        start = i + 1;
+        i += 1;
     }
     out.extend_from_slice(&s[start..]);
     out.push(b'"');
+}
+
+/// The bytes of `word` (little-endian) that [`ESCAPE`] marks — below 0x20, `"` or `\` —
+/// flagged by their high bit: none when zero, and the lowest flag is the first such byte
+/// (the classic "has a byte less than n" word trick; its flags may be wrong only above the
+/// first true one, where borrows run on, and those are not used).
+fn escape_flags(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w & HIGH;
+    let control = below(word, 0x20);
+    let quote = below(word ^ (ONES * u64::from(b'"')), 1);
+    let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
+    control | quote | backslash
 }
 
 /// Appends `value` as JSON.
@@ -171,6 +198,38 @@ mod tests {
             "",
         ] {
             assert_eq!(encode(&Value::from(s)), serde_json::to_string(s).unwrap());
+        }
+    }
+
+    #[test]
+    fn escapes_every_ascii_byte_at_every_position_of_a_word() {
+        // The word-at-a-time scan must see a byte to escape wherever it sits, also next to
+        // multi-byte characters (high bytes) and after another escape.
+        for len in [7, 8, 9, 16, 23] {
+            for at in 0..len {
+                for b in 0u8..0x80 {
+                    for filler in ["a", "é", "\u{1}"] {
+                        let mut text: Vec<char> = filler.repeat(len).chars().collect();
+                        text[at] = char::from(b);
+                        let text: String = text.into_iter().collect();
+                        let mut out = Vec::new();
+                        write_str(&mut out, text.as_bytes());
+                        assert_eq!(
+                            String::from_utf8(out).unwrap(),
+                            serde_json::to_string(&text).unwrap(),
+                            "{text:?}"
+                        );
+                    }
+                }
+            }
+        }
+        for b in 0..=u8::MAX {
+            let word = u64::from_le_bytes([b'a', b'a', b'a', b, b'a', b'a', b'a', b'a']);
+            let flags = escape_flags(word);
+            assert_eq!(flags != 0, ESCAPE[b as usize] != 0, "{b}");
+            if flags != 0 {
+                assert_eq!(flags.trailing_zeros() / 8, 3, "{b}");
+            }
         }
     }
 
