@@ -114,6 +114,11 @@ impl Template {
         self.render_with(event, out, false)
     }
 
+    /// Whether the template renders the same text for every event (no fields, no time).
+    pub fn is_literal(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Literal(_)))
+    }
+
     /// The field path when the template is exactly one `{{ field }}` and nothing else.
     pub fn single_field(&self) -> Option<&FieldPath> {
         match self.parts.as_slice() {

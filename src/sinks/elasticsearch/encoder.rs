@@ -170,10 +170,13 @@ pub struct BulkEncoder {
     /// consecutive events usually go to one target, so it is escaped once per change.
     action_prefix: Vec<u8>,
     action_prefix_for: String,
-    id_text: String,
+    id_text: Vec<u8>,
     /// `id_text` came from the event (a template) and may need escaping; generated ids are
     /// URL-safe base64.
     id_needs_escaping: bool,
+    /// The target's templates are plain text (the default data stream, a fixed index) and
+    /// it has been rendered: nothing to do per event.
+    target_fixed: bool,
     pub stats: EncodeStats,
 }
 
@@ -199,8 +202,9 @@ impl BulkEncoder {
             data_stream_fields: Vec::new(),
             action_prefix: Vec::new(),
             action_prefix_for: String::new(),
-            id_text: String::new(),
+            id_text: Vec::new(),
             id_needs_escaping: false,
+            target_fixed: false,
             stats: EncodeStats::default(),
         }
     }
@@ -220,7 +224,9 @@ impl BulkEncoder {
         }
         self.render_target(event);
         let own_id = self.render_id(event);
-        if self.action_prefix.is_empty() || self.action_prefix_for != self.target_name {
+        if self.action_prefix.is_empty()
+            || (!self.target_fixed && self.action_prefix_for != self.target_name)
+        {
             self.action_prefix.clear();
             self.action_prefix.extend_from_slice(b"{\"");
             self.action_prefix.extend_from_slice(self.action);
@@ -234,10 +240,10 @@ impl BulkEncoder {
         if !self.id_text.is_empty() {
             out.extend_from_slice(b",\"_id\":");
             if self.id_needs_escaping {
-                write_str(out, self.id_text.as_bytes());
+                write_str(out, &self.id_text);
             } else {
                 out.push(b'"');
-                out.extend_from_slice(self.id_text.as_bytes());
+                out.extend_from_slice(&self.id_text);
                 out.push(b'"');
             }
         }
@@ -273,6 +279,15 @@ impl BulkEncoder {
     }
 
     fn render_target(&mut self, event: &Event) {
+        if self.target_fixed {
+            return;
+        }
+        self.target_fixed = match &self.target {
+            TargetStrategy::DataStream {
+                dataset, namespace, ..
+            } => dataset.is_literal() && namespace.is_literal(),
+            TargetStrategy::Index(template) => template.is_literal(),
+        };
         match &self.target {
             TargetStrategy::DataStream {
                 kind,
@@ -351,7 +366,7 @@ impl BulkEncoder {
                 } else if self.rendered.len() > MAX_ID_BYTES {
                     push_base64url(&hash128(self.rendered.as_bytes()), &mut self.id_text);
                 } else {
-                    self.id_text.push_str(&self.rendered);
+                    self.id_text.extend_from_slice(self.rendered.as_bytes());
                     self.id_needs_escaping = true;
                 }
                 true
@@ -361,7 +376,7 @@ impl BulkEncoder {
 }
 
 /// The automatic id: the origin's 16 bytes, or a hash of the document.
-fn auto_id(origin: Option<Origin>, document: &[u8], out: &mut String) {
+fn auto_id(origin: Option<Origin>, document: &[u8], out: &mut Vec<u8>) {
     match origin {
         Some(o) => {
             let mut raw = [0u8; 16];
@@ -375,23 +390,21 @@ fn auto_id(origin: Option<Origin>, document: &[u8], out: &mut String) {
 
 /// URL-safe base64 without padding of an id's 16 bytes: 22 characters, written straight
 /// into `out` (the general encoder sized, zeroed and re-checked a buffer for every event).
-fn push_base64url(raw: &[u8; 16], out: &mut String) {
+fn push_base64url(raw: &[u8; 16], out: &mut Vec<u8>) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let char_at = |bits: u32| ALPHABET[(bits & 63) as usize];
+    // The 128 bits read from the top, six at a time: 21 characters, then the last two bits
+    // (followed by four zero bits) make the 22nd.
+    let bits = u128::from_be_bytes(*raw);
     let mut text = [0u8; 22];
-    // Five groups of 3 bytes make 20 characters; the last byte makes 2.
-    for group in 0..5 {
-        let b = &raw[group * 3..group * 3 + 3];
-        let bits = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        text[group * 4] = char_at(bits >> 18);
-        text[group * 4 + 1] = char_at(bits >> 12);
-        text[group * 4 + 2] = char_at(bits >> 6);
-        text[group * 4 + 3] = char_at(bits);
+    for (i, c) in text.iter_mut().enumerate() {
+        let sextet = if i < 21 {
+            bits >> (122 - 6 * i)
+        } else {
+            bits << 4
+        };
+        *c = ALPHABET[(sextet & 63) as usize];
     }
-    text[20] = char_at(raw[15] as u32 >> 2);
-    text[21] = char_at((raw[15] as u32) << 4);
-    // Only ASCII from the alphabet was written.
-    out.push_str(std::str::from_utf8(&text).unwrap_or_default());
+    out.extend_from_slice(&text);
 }
 
 const K1: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -532,10 +545,10 @@ mod tests {
             if n == 0 {
                 raw = [0xff; 16];
             }
-            let mut ours = String::from("x");
+            let mut ours = b"x".to_vec();
             push_base64url(&raw, &mut ours);
             let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
-            assert_eq!(ours, format!("x{expected}"));
+            assert_eq!(String::from_utf8(ours).unwrap(), format!("x{expected}"));
         }
     }
 
@@ -694,6 +707,36 @@ mod tests {
     }
 
     #[test]
+    fn fixed_targets_are_rendered_once_and_written_for_every_event() {
+        let mut ds = BulkEncoder::new(
+            TargetStrategy::DataStream {
+                kind: "logs".into(),
+                dataset: Template::parse("Web.Front").unwrap(),
+                namespace: Template::parse("prod").unwrap(),
+                sync_fields: true,
+            },
+            IdStrategy::Auto,
+        );
+        let mut index = BulkEncoder::new(
+            TargetStrategy::Index(Template::parse("Audit").unwrap()),
+            IdStrategy::None,
+        );
+        let (mut a, mut b) = (BulkBatch::default(), BulkBatch::default());
+        for ns in [Some("x"), None, Some("y")] {
+            ds.encode(&mut event(ns, "m"), &mut a);
+            index.encode(&mut event(ns, "m"), &mut b);
+        }
+        let (a, b) = (lines(&a), lines(&b));
+        for i in 0..3 {
+            assert_eq!(a[i * 2]["create"]["_index"], "logs-web.front-prod");
+            assert_eq!(a[i * 2 + 1]["data_stream"]["dataset"], "web.front");
+            assert_eq!(b[i * 2]["index"]["_index"], "audit");
+        }
+        assert!(ds.target_fixed && index.target_fixed);
+        assert_eq!(ds.stats.missing_target_fields, 0);
+    }
+
+    #[test]
     fn index_mode_uses_index_action_and_dated_names() {
         let mut enc = BulkEncoder::new(
             TargetStrategy::Index(Template::parse("_Logs-{{ app }}-%Y.%m.%d").unwrap()),
@@ -746,9 +789,9 @@ mod tests {
     fn hash_is_stable_and_spreads() {
         // Fixed value: changing the hash would change every automatic id (duplicates after an
         // upgrade), so this must never change.
-        let mut id = String::new();
+        let mut id = Vec::new();
         push_base64url(&hash128(b"hello world"), &mut id);
-        assert_eq!(id, "v_mcKBnwWYWfFSycoi_D2w");
+        assert_eq!(id, b"v_mcKBnwWYWfFSycoi_D2w");
         let mut seen = std::collections::HashSet::new();
         for i in 0..10_000u32 {
             assert!(seen.insert(hash128(format!("line {i}").as_bytes())));
