@@ -392,18 +392,18 @@ fn auto_id(origin: Option<Origin>, document: &[u8], out: &mut Vec<u8>) {
 /// into `out` (the general encoder sized, zeroed and re-checked a buffer for every event).
 fn push_base64url(raw: &[u8; 16], out: &mut Vec<u8>) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    // The 128 bits read from the top, six at a time: 21 characters, then the last two bits
-    // (followed by four zero bits) make the 22nd.
-    let bits = u128::from_be_bytes(*raw);
+    // The 128 bits read from the top, six at a time (each half with fixed shifts): ten
+    // characters from the first 60 bits, one across the halves, ten more, and the last two
+    // bits followed by four zero bits.
+    let hi = u64::from_be_bytes(raw[..8].try_into().unwrap_or_default());
+    let lo = u64::from_be_bytes(raw[8..].try_into().unwrap_or_default());
     let mut text = [0u8; 22];
-    for (i, c) in text.iter_mut().enumerate() {
-        let sextet = if i < 21 {
-            bits >> (122 - 6 * i)
-        } else {
-            bits << 4
-        };
-        *c = ALPHABET[(sextet & 63) as usize];
+    for i in 0..10 {
+        text[i] = ALPHABET[(hi >> (58 - 6 * i) & 63) as usize];
+        text[11 + i] = ALPHABET[(lo >> (56 - 6 * i) & 63) as usize];
     }
+    text[10] = ALPHABET[((hi & 15) << 2 | lo >> 62) as usize];
+    text[21] = ALPHABET[((lo & 3) << 4) as usize];
     out.extend_from_slice(&text);
 }
 
