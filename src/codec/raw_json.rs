@@ -267,24 +267,30 @@ impl RawObject {
         if self.key_mask & key_signature(key) == 0 {
             return None;
         }
-        (0..self.members.len()).rev().find(|&i| {
-            let m = self.members[i];
-            if m.decoded_key_len as usize != key.len() {
-                return false;
+        let k = key.as_bytes();
+        let text = &self.text[..];
+        for (i, m) in self.members.iter().enumerate().rev() {
+            if m.decoded_key_len as usize != k.len() {
+                continue;
             }
             let start = m.key_start as usize;
-            let Some(raw) = self.text.get(start..start + key.len()) else {
-                return false;
+            let Some(raw) = text.get(start..start + k.len()) else {
+                continue;
             };
             // Bytes without a backslash read as they are written (and the key's first
-            // `decoded_key_len` bytes without one are the whole key).
-            let has_escape = |b: &[u8]| b.contains(&b'\\');
-            if raw == key.as_bytes() {
+            // `decoded_key_len` bytes without one are the whole key). Keys are short: a
+            // plain loop beats a call to memchr.
+            let has_escape = |b: &[u8]| b.iter().fold(false, |seen, &c| seen | (c == b'\\'));
+            let found = if raw == k {
                 !has_escape(raw) || self.decoded_key(i) == key
             } else {
                 has_escape(raw) && self.decoded_key(i) == key
+            };
+            if found {
+                return Some(i);
             }
-        })
+        }
+        None
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
