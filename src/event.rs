@@ -305,17 +305,24 @@ impl Object {
             .map(|(_, v)| v)
     }
 
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+    /// The position of `key` among the ordinary fields, turning the fields in text form
+    /// into ordinary ones first when `key` is one of them (before a change).
+    fn position_for_change(&mut self, key: &str) -> Option<usize> {
+        let find = |entries: &[(Key, Value)]| entries.iter().position(|(k, _)| k.as_str() == key);
         // A key is either an ordinary field or in the text (see `attach_raw`), so an
         // ordinary field found first needs no look into the text.
-        let pos = match self.entries.iter().position(|(k, _)| k.as_str() == key) {
-            Some(pos) => pos,
+        match find(&self.entries) {
+            Some(pos) => Some(pos),
             None if self.raw_contains(key) => {
                 self.materialize();
-                self.entries.iter().position(|(k, _)| k.as_str() == key)?
+                find(&self.entries)
             }
-            None => return None,
-        };
+            None => None,
+        }
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        let pos = self.position_for_change(key)?;
         Some(&mut self.entries[pos].1)
     }
 
@@ -338,14 +345,7 @@ impl Object {
     }
 
     pub fn remove(&mut self, key: &str) -> Option<Value> {
-        let pos = match self.entries.iter().position(|(k, _)| k.as_str() == key) {
-            Some(pos) => pos,
-            None if self.raw_contains(key) => {
-                self.materialize();
-                self.entries.iter().position(|(k, _)| k.as_str() == key)?
-            }
-            None => return None,
-        };
+        let pos = self.position_for_change(key)?;
         Some(self.entries.remove(pos).1)
     }
 
