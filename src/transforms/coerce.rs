@@ -1,12 +1,17 @@
 //! `coerce` transform: converts fields to types (`int`, `float`, `bool`, `string`,
 //! `timestamp`, `timestamp|<strftime format>`). Conversions are resolved at build. A field
-//! that does not convert keeps its value and the event is tagged `coerce_failure` (counted);
-//! a missing field is left alone.
+//! that does not convert keeps its value and the event is tagged `coerce_failure` (counted,
+//! with one rate-limited warning for all of the component's instances); a missing field is
+//! left alone.
 
 use serde::Deserialize;
 
+use std::sync::Arc;
+
 use super::convert::Conversion;
+use super::failure::FailureTally;
 use super::ordered_map::OrderedMap;
+use super::TransformContext;
 use crate::event::{EventBatch, FieldPath};
 use crate::topology::{Transform, TransformOutput};
 
@@ -19,7 +24,7 @@ pub struct CoerceConfig {
 }
 
 impl CoerceConfig {
-    pub fn build(&self, id: &str) -> Result<Box<dyn Transform>, String> {
+    pub fn build(&self, id: &str, ctx: &TransformContext) -> Result<Box<dyn Transform>, String> {
         if self.types.is_empty() {
             return Err("`types` is empty".to_string());
         }
@@ -31,14 +36,13 @@ impl CoerceConfig {
         Ok(Box::new(Coerce {
             id: id.to_string(),
             fields,
-            failures: 0,
+            tally: ctx.shared.get_or_init(id, FailureTally::default),
             errors: crate::internal_metrics::component_errors(
                 id,
                 "transform",
                 "coerce",
                 "coerce_failure",
             ),
-            log: crate::internal_logs::RateLimitedLog::default(),
         }))
     }
 }
@@ -46,10 +50,10 @@ impl CoerceConfig {
 struct Coerce {
     id: String,
     fields: Vec<(FieldPath, Conversion)>,
-    failures: u64,
+    /// Failures and the warning's rate limit, shared by the component's instances.
+    tally: Arc<FailureTally>,
     /// `logweir_component_errors_total{error_type="coerce_failure"}`.
     errors: metrics::Counter,
-    log: crate::internal_logs::RateLimitedLog,
 }
 
 impl Transform for Coerce {
@@ -65,10 +69,10 @@ impl Transform for Coerce {
                     Ok(v) => *slot = v,
                     Err(e) => {
                         failed = true;
-                        self.failures += 1;
+                        let failures = self.tally.record();
                         self.errors.increment(1);
-                        if let Some(suppressed) = self.log.allow("coerce_failure") {
-                            tracing::warn!(component_id = %self.id, field = %path, error = %e, failures = self.failures, suppressed, "field not coerced; event tagged `coerce_failure`");
+                        if let Some(suppressed) = self.tally.allow("coerce_failure") {
+                            tracing::warn!(component_id = %self.id, field = %path, error = %e, failures, suppressed, "field not coerced; event tagged `coerce_failure`");
                         }
                     }
                 }
@@ -84,6 +88,7 @@ impl Transform for Coerce {
 #[cfg(test)]
 mod tests {
     use super::super::test_support::{build, config, json, run};
+    use super::FailureTally;
     use crate::event::Value;
 
     #[test]
@@ -109,6 +114,21 @@ mod tests {
         assert_eq!(out[1].fields.get("status"), Some(&Value::from("n/a")));
         assert_eq!(out[1].fields.get("ok"), Some(&Value::Bool(false)));
         assert!(out[1].has_tag("coerce_failure"));
+    }
+
+    #[test]
+    fn the_instances_of_one_component_share_the_failure_count() {
+        let ctx = super::super::TransformContext::for_tests();
+        let cfg = config("coerce", r#"types = { ".n" = "int" }"#).unwrap();
+        let (mut a, mut b) = (cfg.build("c", &ctx).unwrap(), cfg.build("c", &ctx).unwrap());
+        let mut other = cfg.build("other", &ctx).unwrap();
+        let bad = || json(serde_json::json!({"n": "x"}));
+        run(a.as_mut(), vec![bad(), bad()]);
+        run(b.as_mut(), vec![bad(), json(serde_json::json!({"n": "7"}))]);
+        run(other.as_mut(), vec![bad()]);
+        let tally = |id: &str| ctx.shared.get_or_init(id, FailureTally::default).count();
+        assert_eq!(tally("c"), 3);
+        assert_eq!(tally("other"), 1);
     }
 
     #[test]

@@ -41,15 +41,28 @@ pub enum OnError {
     DeadLetter,
 }
 
-/// The failure count and warning rate limit of one component, whatever its instances.
+/// The failure count and warning rate limit of one component, whatever its instances (one
+/// per component in [`TransformContext::shared`]).
 #[derive(Debug, Default)]
-struct FailureTally {
+pub struct FailureTally {
     count: AtomicU64,
     log: Mutex<RateLimitedLog>,
 }
 
 impl FailureTally {
-    fn allow(&self, key: &'static str) -> Option<u64> {
+    /// Counts one failure; returns the component's total.
+    pub fn record(&self) -> u64 {
+        self.count.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Failures so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Whether a warning for `key` may be logged now, with how many were suppressed since
+    /// the last one (see [`RateLimitedLog::allow`]).
+    pub fn allow(&self, key: &'static str) -> Option<u64> {
         self.log
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -116,12 +129,12 @@ impl Failures {
 
     /// Failures so far, of every instance of the component.
     pub fn count(&self) -> u64 {
-        self.tally.count.load(Ordering::Relaxed)
+        self.tally.count()
     }
 
     /// Applies the policy to `event`, which failed because of `reason`.
     pub fn fail(&mut self, mut event: Event, reason: &str, output: &mut TransformOutput) {
-        let count = self.tally.count.fetch_add(1, Ordering::Relaxed) + 1;
+        let count = self.tally.record();
         self.errors.increment(1);
         // One line per window; the count of the lines in between goes in `suppressed`.
         if let Some(suppressed) = self.tally.allow("fail") {

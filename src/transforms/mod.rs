@@ -239,7 +239,7 @@ impl TransformConfig {
             TransformConfig::KubernetesMetadata(c) => c.build(id),
             TransformConfig::RemoveFields(c) => c.build(id),
             TransformConfig::RenameFields(c) => c.build(id),
-            TransformConfig::Coerce(c) => c.build(id),
+            TransformConfig::Coerce(c) => c.build(id, ctx),
             TransformConfig::Filter(c) => c.build(id),
             TransformConfig::Route(c) => c.build(id),
             TransformConfig::Sample(c) => c.build(id),
