@@ -1,8 +1,9 @@
 //! A hand-written JSON writer for [`Value`]s.
 //!
 //! Every sink encodes every event, so this is on the hot path: it appends straight into a
-//! caller's reusable `Vec<u8>`, escapes strings with a table-driven scan that copies runs of
-//! plain bytes at once, and writes timestamps as RFC 3339 without going through `String`.
+//! caller's reusable `Vec<u8>`, escapes strings with a scan that tests eight bytes at a time
+//! and copies runs of plain bytes at once, and writes timestamps as RFC 3339 without going
+//! through `String`.
 
 use crate::event::{Object, Value};
 
