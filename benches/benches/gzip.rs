@@ -38,7 +38,7 @@ fn bulk_body() -> Vec<u8> {
         encoder.encode(e, &mut batch);
     }
     assert_eq!(batch.len(), DOCUMENTS);
-    batch.into_buffer()
+    batch.body
 }
 
 fn bench(c: &mut Criterion) {

@@ -62,16 +62,6 @@ pub struct BulkBatch {
 }
 
 impl BulkBatch {
-    /// An empty batch over a (reused) buffer.
-    pub fn with_buffer(mut body: Vec<u8>) -> BulkBatch {
-        body.clear();
-        BulkBatch {
-            body,
-            sent: None,
-            items: Vec::new(),
-        }
-    }
-
     pub fn len(&self) -> usize {
         self.items.len()
     }
@@ -114,12 +104,22 @@ impl BulkBatch {
         }
     }
 
-    /// Takes the body buffer back for reuse: also after [`BulkBatch::wire_body`], once the
-    /// HTTP client has let go of it (otherwise the next batch starts a new buffer).
-    pub fn into_buffer(self) -> Vec<u8> {
-        match self.sent {
+    /// Empties the batch for the next one, keeping its memory (a body of a couple of MiB and
+    /// an item list of thousands, which would otherwise grow again from nothing, reallocating
+    /// and copying as they go): the body also after [`BulkBatch::wire_body`], once the HTTP
+    /// client has let go of it (otherwise the next batch starts a new body).
+    pub fn recycle(self) -> BulkBatch {
+        let mut body = match self.sent {
             None => self.body,
             Some(sent) => sent.try_into_mut().map(Vec::from).unwrap_or_default(),
+        };
+        body.clear();
+        let mut items = self.items;
+        items.clear();
+        BulkBatch {
+            body,
+            sent: None,
+            items,
         }
     }
 }
@@ -704,6 +704,34 @@ mod tests {
         let l = lines(&batch);
         assert!(l[0]["create"].get("_id").is_none());
         assert!(!batch.items[0].own_id);
+    }
+
+    #[test]
+    fn a_recycled_batch_is_empty_and_keeps_its_memory() {
+        let mut enc = ds_encoder(IdStrategy::Auto);
+        let mut batch = BulkBatch::default();
+        for i in 0..100 {
+            enc.encode(&mut event(None, &format!("line {i}")), &mut batch);
+        }
+        let (body_cap, items_cap) = (batch.body.capacity(), batch.items.capacity());
+        let on_the_wire = batch.wire_body();
+        let held = batch.recycle();
+        // The request still held the body: only the item list could be kept.
+        assert!(held.is_empty() && held.body.is_empty() && held.text().is_empty());
+        assert_eq!(held.items.capacity(), items_cap);
+        assert!(held.body.capacity() < body_cap);
+        assert!(on_the_wire.starts_with(b"{\"create\""));
+
+        let mut batch = held;
+        for i in 0..100 {
+            enc.encode(&mut event(None, &format!("line {i}")), &mut batch);
+        }
+        let body_cap = batch.body.capacity();
+        drop(batch.wire_body());
+        let reused = batch.recycle();
+        assert!(reused.is_empty() && reused.body.is_empty());
+        assert!(reused.body.capacity() >= body_cap);
+        assert_eq!(reused.items.capacity(), items_cap);
     }
 
     #[test]

@@ -190,27 +190,27 @@ pub async fn run(
         readiness: ctx.readiness.clone(),
     });
     let mut encoder = BulkEncoder::new(config.target.clone(), config.id.clone());
-    // Spare body buffers: one per slot plus the batch being filled.
-    let mut buffers: Vec<Vec<u8>> = Vec::with_capacity(config.concurrency + 1);
+    // Spare batches (their buffers): one per slot plus the batch being filled.
+    let mut spare: Vec<BulkBatch> = Vec::with_capacity(config.concurrency + 1);
     let mut inflight: JoinSet<BulkBatch> = JoinSet::new();
-    let mut current = BulkBatch::with_buffer(Vec::new());
+    let mut current = BulkBatch::default();
     let mut deadline: Option<Instant> = None;
     let mut input_open = true;
     while input_open || !inflight.is_empty() || !current.is_empty() {
         if !input_open {
             // Input ended: send what is left, then wait for every request.
             if !current.is_empty() {
-                dispatch(&shared, &mut current, &mut inflight, &mut buffers).await;
+                dispatch(&shared, &mut current, &mut inflight, &mut spare).await;
             }
             while let Some(done) = inflight.join_next().await {
-                reclaim(done, &mut buffers);
+                reclaim(done, &mut spare);
             }
             break;
         }
         tokio::select! {
             received = ctx.input.recv() => match received {
                 Some(batch) => {
-                    let dispatched = encode_batch(batch, &mut encoder, &shared, &mut current, &mut inflight, &mut buffers).await;
+                    let dispatched = encode_batch(batch, &mut encoder, &shared, &mut current, &mut inflight, &mut spare).await;
                     if current.is_empty() {
                         deadline = None;
                     } else if deadline.is_none() || dispatched {
@@ -224,10 +224,10 @@ pub async fn run(
             () = sleep_until_opt(deadline), if deadline.is_some() => {
                 deadline = None;
                 if !current.is_empty() {
-                    dispatch(&shared, &mut current, &mut inflight, &mut buffers).await;
+                    dispatch(&shared, &mut current, &mut inflight, &mut spare).await;
                 }
             }
-            Some(done) = inflight.join_next(), if !inflight.is_empty() => reclaim(done, &mut buffers),
+            Some(done) = inflight.join_next(), if !inflight.is_empty() => reclaim(done, &mut spare),
         }
     }
     let s = &stats;
@@ -259,11 +259,11 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
-fn reclaim(done: Result<BulkBatch, tokio::task::JoinError>, buffers: &mut Vec<Vec<u8>>) {
+fn reclaim(done: Result<BulkBatch, tokio::task::JoinError>, spare: &mut Vec<BulkBatch>) {
     // A panicked request task dropped its finalizers, which reports those events as errored.
     if let Ok(batch) = done {
-        if buffers.len() < buffers.capacity() {
-            buffers.push(batch.into_buffer());
+        if spare.len() < spare.capacity() {
+            spare.push(batch.recycle());
         }
     }
 }
@@ -276,20 +276,20 @@ async fn encode_batch(
     shared: &Arc<Shared>,
     current: &mut BulkBatch,
     inflight: &mut JoinSet<BulkBatch>,
-    buffers: &mut Vec<Vec<u8>>,
+    spare: &mut Vec<BulkBatch>,
 ) -> bool {
     let max_events = shared.config.max_events;
     let max_bytes = shared.config.max_bytes;
     let mut dispatched = false;
     for event in batch.events.iter_mut() {
         if current.len() >= max_events || current.body.len() >= max_bytes {
-            dispatch(shared, current, inflight, buffers).await;
+            dispatch(shared, current, inflight, spare).await;
             dispatched = true;
         }
         encoder.encode(event, current);
     }
     if current.len() >= max_events || current.body.len() >= max_bytes {
-        dispatch(shared, current, inflight, buffers).await;
+        dispatch(shared, current, inflight, spare).await;
         dispatched = true;
     }
     dispatched
@@ -301,14 +301,14 @@ async fn dispatch(
     shared: &Arc<Shared>,
     current: &mut BulkBatch,
     inflight: &mut JoinSet<BulkBatch>,
-    buffers: &mut Vec<Vec<u8>>,
+    spare: &mut Vec<BulkBatch>,
 ) {
     while inflight.len() >= shared.config.concurrency {
         if let Some(done) = inflight.join_next().await {
-            reclaim(done, buffers);
+            reclaim(done, spare);
         }
     }
-    let fresh = BulkBatch::with_buffer(buffers.pop().unwrap_or_default());
+    let fresh = spare.pop().unwrap_or_default();
     let batch = std::mem::replace(current, fresh);
     inflight.spawn(deliver(Arc::clone(shared), batch));
 }
