@@ -265,6 +265,17 @@ impl TransformOutput {
         self.named[index].push(event);
     }
 
+    /// Emits `events` on the default output, the vector itself when nothing was emitted
+    /// before: a transform that changes events where they are passes its input batch on
+    /// without moving them into a new vector.
+    pub fn push_all(&mut self, events: Vec<Event>) {
+        if self.default.is_empty() {
+            self.default = events;
+        } else {
+            self.default.extend(events);
+        }
+    }
+
     /// Reserve room for `n` events on the default output.
     pub fn reserve(&mut self, n: usize) {
         self.default.reserve(n);

@@ -134,12 +134,7 @@ impl Failures {
 
     /// Applies the policy to `event`, which failed because of `reason`.
     pub fn fail(&mut self, mut event: Event, reason: &str, output: &mut TransformOutput) {
-        let count = self.tally.record();
-        self.errors.increment(1);
-        // One line per window; the count of the lines in between goes in `suppressed`.
-        if let Some(suppressed) = self.tally.allow("fail") {
-            tracing::warn!(component_id = %self.component_id, reason, tag = self.tag, failures = count, suppressed, on_error = ?self.on_error, "event could not be processed");
-        }
+        self.count_and_warn(reason);
         match self.on_error {
             OnError::Keep => {
                 event.add_tag(self.tag);
@@ -171,6 +166,29 @@ impl Failures {
                     }
                 }
             }
+        }
+    }
+
+    /// Whether failed events stay in the stream (`on_error = "keep"`): then a transform may
+    /// handle them where they are, with [`Failures::fail_kept`].
+    pub fn keeps_failed(&self) -> bool {
+        self.on_error == OnError::Keep
+    }
+
+    /// [`Failures::fail`] for `on_error = "keep"`, on the event where it is: counted, logged
+    /// (rate-limited) and tagged.
+    pub fn fail_kept(&mut self, event: &mut Event, reason: &str) {
+        debug_assert!(self.keeps_failed());
+        self.count_and_warn(reason);
+        event.add_tag(self.tag);
+    }
+
+    fn count_and_warn(&self, reason: &str) {
+        let count = self.tally.record();
+        self.errors.increment(1);
+        // One line per window; the count of the lines in between goes in `suppressed`.
+        if let Some(suppressed) = self.tally.allow("fail") {
+            tracing::warn!(component_id = %self.component_id, reason, tag = self.tag, failures = count, suppressed, on_error = ?self.on_error, "event could not be processed");
         }
     }
 

@@ -357,6 +357,18 @@ fn merge_root(root: &mut Object, parsed: Object) {
 
 impl Transform for ParseJson {
     fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
+        if self.failures.keeps_failed() {
+            // Every event stays: parsed where it is, and the batch's vector goes on as it is.
+            let mut events = batch.events;
+            for event in events.iter_mut() {
+                if let Err(reason) = self.apply(event) {
+                    self.failures.fail_kept(event, reason);
+                }
+            }
+            output.push_all(events);
+            self.failures.end_batch();
+            return;
+        }
         output.reserve(batch.len());
         for mut event in batch.events {
             match self.apply(&mut event) {
@@ -575,6 +587,42 @@ mod tests {
                 assert_eq!(kept, Some(bad.as_bytes()), "{bad:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_batch_is_parsed_in_place_in_order_with_its_failures_counted() {
+        let cfg: ParseJsonConfig = toml::from_str("drop_original = true").unwrap();
+        let ctx = TransformContext::for_tests();
+        let mut t = cfg.build("t", &ctx).unwrap();
+        let lines = [r#"{"n":1}"#, "not json", r#"{"n":3}"#, "{", r#"{"n":5}"#];
+        let events: Vec<Event> = lines
+            .iter()
+            .map(|l| Event::from_message(Bytes::copy_from_slice(l.as_bytes()), 0))
+            .collect();
+        let vector = events.as_ptr();
+        let mut out = TransformOutput::default();
+        t.transform(EventBatch::new(events), &mut out);
+        let out = out.take_default();
+        assert_eq!(out.as_ptr(), vector, "the batch's own vector goes on");
+        let summary: Vec<_> = out
+            .iter()
+            .map(|e| (e.fields.get("n").cloned(), e.has_tag("parse_failure")))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (Some(Value::Integer(1)), false),
+                (None, true),
+                (Some(Value::Integer(3)), false),
+                (None, true),
+                (Some(Value::Integer(5)), false),
+            ]
+        );
+        assert_eq!(out[1].message().map(|b| &b[..]), Some(&b"not json"[..]));
+        let tally = ctx
+            .shared
+            .get_or_init("t", super::super::failure::FailureTally::default);
+        assert_eq!(tally.count(), 2);
     }
 
     #[test]
