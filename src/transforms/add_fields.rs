@@ -132,11 +132,12 @@ impl AddFields {
 
 impl Transform for AddFields {
     fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
-        output.reserve(batch.len());
-        for mut event in batch.events {
-            self.apply(&mut event);
-            output.push(event);
+        // Every event stays: changed where it is, and the batch's vector goes on as it is.
+        let mut events = batch.events;
+        for event in events.iter_mut() {
+            self.apply(event);
         }
+        output.push_all(events);
     }
 }
 

@@ -58,8 +58,9 @@ struct Coerce {
 
 impl Transform for Coerce {
     fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
-        output.reserve(batch.len());
-        for mut event in batch.events {
+        // Every event stays: changed where it is, and the batch's vector goes on as it is.
+        let mut events = batch.events;
+        for event in events.iter_mut() {
             let mut failed = false;
             for (path, conversion) in &self.fields {
                 let Some(slot) = event.fields.get_path_mut(path) else {
@@ -80,8 +81,8 @@ impl Transform for Coerce {
             if failed {
                 event.add_tag("coerce_failure");
             }
-            output.push(event);
         }
+        output.push_all(events);
     }
 }
 

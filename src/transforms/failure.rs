@@ -10,6 +10,9 @@
 //! failure has a counted outcome: the event goes on tagged, or is finished as dropped, or is
 //! written to the dead-letter file (and finished as `Rejected` once the batch's dead letters
 //! are on disk). A dead letter that cannot be written is not lost: the event goes on tagged.
+//!
+//! [`parse_batch`] is the parsers' batch loop: under `keep` every event stays, so the batch
+//! is parsed where it is and its vector passed on (no new vector, no event moved).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use serde::Deserialize;
 
 use crate::dead_letter::{DeadLetterFile, DeadLetterWriter, DEFAULT_MAX_BYTES};
-use crate::event::Event;
+use crate::event::{Event, EventBatch};
 use crate::finalization::EventStatus;
 use crate::internal_logs::RateLimitedLog;
 use crate::internal_metrics;
@@ -215,6 +218,45 @@ impl Failures {
             event.finish(status);
         }
     }
+}
+
+/// A transform that works one event at a time under a [`Failures`] policy (the parsers),
+/// run over batches by [`parse_batch`].
+pub trait EventParser {
+    /// Why an event could not be parsed (written to the log and the dead-letter file).
+    type Reason: AsRef<str>;
+
+    fn parse_event(&mut self, event: &mut Event) -> Result<(), Self::Reason>;
+
+    fn failures(&mut self) -> &mut Failures;
+}
+
+/// Runs `parser` over `batch`: in place when failed events stay in the stream (`keep`: the
+/// batch's vector goes on as the output), otherwise event by event into `output`, failed
+/// ones dropped or dead-lettered.
+pub fn parse_batch<P: EventParser>(
+    parser: &mut P,
+    batch: EventBatch,
+    output: &mut TransformOutput,
+) {
+    if parser.failures().keeps_failed() {
+        let mut events = batch.events;
+        for event in events.iter_mut() {
+            if let Err(reason) = parser.parse_event(event) {
+                parser.failures().fail_kept(event, reason.as_ref());
+            }
+        }
+        output.push_all(events);
+    } else {
+        output.reserve(batch.len());
+        for mut event in batch.events {
+            match parser.parse_event(&mut event) {
+                Ok(()) => output.push(event),
+                Err(reason) => parser.failures().fail(event, reason.as_ref(), output),
+            }
+        }
+    }
+    parser.failures().end_batch();
 }
 
 #[cfg(test)]

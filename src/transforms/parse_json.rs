@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use simd_json::{Node, StaticNode};
 
-use super::failure::{Failures, OnError};
+use super::failure::{parse_batch, EventParser, Failures, OnError};
 use super::TransformContext;
 use crate::codec::raw_json::RawObject;
 use crate::event::{Event, EventBatch, FieldPath, Key, Object, Value};
@@ -355,28 +355,21 @@ fn merge_root(root: &mut Object, parsed: Object) {
     }
 }
 
+impl EventParser for ParseJson {
+    type Reason = &'static str;
+
+    fn parse_event(&mut self, event: &mut Event) -> Result<(), &'static str> {
+        self.apply(event)
+    }
+
+    fn failures(&mut self) -> &mut Failures {
+        &mut self.failures
+    }
+}
+
 impl Transform for ParseJson {
     fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
-        if self.failures.keeps_failed() {
-            // Every event stays: parsed where it is, and the batch's vector goes on as it is.
-            let mut events = batch.events;
-            for event in events.iter_mut() {
-                if let Err(reason) = self.apply(event) {
-                    self.failures.fail_kept(event, reason);
-                }
-            }
-            output.push_all(events);
-            self.failures.end_batch();
-            return;
-        }
-        output.reserve(batch.len());
-        for mut event in batch.events {
-            match self.apply(&mut event) {
-                Ok(()) => output.push(event),
-                Err(reason) => self.failures.fail(event, reason, output),
-            }
-        }
-        self.failures.end_batch();
+        parse_batch(self, batch, output);
     }
 }
 

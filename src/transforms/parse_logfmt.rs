@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::failure::{Failures, OnError};
+use super::failure::{parse_batch, EventParser, Failures, OnError};
 use super::TransformContext;
 use crate::event::{Event, EventBatch, FieldPath, Key, Object, Value};
 use crate::topology::{Transform, TransformOutput};
@@ -180,16 +180,21 @@ impl ParseLogfmt {
     }
 }
 
+impl EventParser for ParseLogfmt {
+    type Reason = String;
+
+    fn parse_event(&mut self, event: &mut Event) -> Result<(), String> {
+        self.apply(event)
+    }
+
+    fn failures(&mut self) -> &mut Failures {
+        &mut self.failures
+    }
+}
+
 impl Transform for ParseLogfmt {
     fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
-        output.reserve(batch.len());
-        for mut event in batch.events {
-            match self.apply(&mut event) {
-                Ok(()) => output.push(event),
-                Err(reason) => self.failures.fail(event, &reason, output),
-            }
-        }
-        self.failures.end_batch();
+        parse_batch(self, batch, output);
     }
 }
 

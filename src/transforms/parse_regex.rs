@@ -12,7 +12,7 @@ use regex::bytes::{CaptureLocations, Regex};
 use serde::Deserialize;
 
 use super::convert::Conversion;
-use super::failure::{Failures, OnError};
+use super::failure::{parse_batch, EventParser, Failures, OnError};
 use super::ordered_map::OrderedMap;
 use super::TransformContext;
 use crate::event::{Event, EventBatch, FieldPath, Object, Value};
@@ -190,16 +190,21 @@ impl ParseRegex {
     }
 }
 
+impl EventParser for ParseRegex {
+    type Reason = String;
+
+    fn parse_event(&mut self, event: &mut Event) -> Result<(), String> {
+        self.apply(event)
+    }
+
+    fn failures(&mut self) -> &mut Failures {
+        &mut self.failures
+    }
+}
+
 impl Transform for ParseRegex {
     fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
-        output.reserve(batch.len());
-        for mut event in batch.events {
-            match self.apply(&mut event) {
-                Ok(()) => output.push(event),
-                Err(reason) => self.failures.fail(event, &reason, output),
-            }
-        }
-        self.failures.end_batch();
+        parse_batch(self, batch, output);
     }
 }
 

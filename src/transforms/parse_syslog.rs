@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use super::failure::{Failures, OnError};
+use super::failure::{parse_batch, EventParser, Failures, OnError};
 use super::TransformContext;
 use crate::event::{Event, EventBatch, FieldPath, Value};
 use crate::sources::syslog::fields::insert_syslog_fields;
@@ -85,16 +85,21 @@ impl ParseSyslog {
     }
 }
 
+impl EventParser for ParseSyslog {
+    type Reason = String;
+
+    fn parse_event(&mut self, event: &mut Event) -> Result<(), String> {
+        self.apply(event)
+    }
+
+    fn failures(&mut self) -> &mut Failures {
+        &mut self.failures
+    }
+}
+
 impl Transform for ParseSyslog {
     fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
-        output.reserve(batch.len());
-        for mut event in batch.events {
-            match self.apply(&mut event) {
-                Ok(()) => output.push(event),
-                Err(reason) => self.failures.fail(event, &reason, output),
-            }
-        }
-        self.failures.end_batch();
+        parse_batch(self, batch, output);
     }
 }
 
