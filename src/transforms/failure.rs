@@ -11,8 +11,8 @@
 //! written to the dead-letter file (and finished as `Rejected` once the batch's dead letters
 //! are on disk). A dead letter that cannot be written is not lost: the event goes on tagged.
 //!
-//! [`parse_batch`] is the parsers' batch loop: under `keep` every event stays, so the batch
-//! is parsed where it is and its vector passed on (no new vector, no event moved).
+//! [`ParserTransform`] is every parser's batch loop: under `keep` every event stays, so the
+//! batch is parsed where it is and its vector passed on (no new vector, no event moved).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,7 +24,7 @@ use crate::event::{Event, EventBatch};
 use crate::finalization::EventStatus;
 use crate::internal_logs::RateLimitedLog;
 use crate::internal_metrics;
-use crate::topology::TransformOutput;
+use crate::topology::{Transform, TransformOutput};
 
 use super::TransformContext;
 
@@ -220,43 +220,51 @@ impl Failures {
     }
 }
 
-/// A transform that works one event at a time under a [`Failures`] policy (the parsers),
-/// run over batches by [`parse_batch`].
-pub trait EventParser {
+/// One parser's work on one event; [`ParserTransform`] runs it over batches under the
+/// parser's [`Failures`] policy.
+pub trait EventParser: Send + 'static {
     /// Why an event could not be parsed (written to the log and the dead-letter file).
     type Reason: AsRef<str>;
 
     fn parse_event(&mut self, event: &mut Event) -> Result<(), Self::Reason>;
-
-    fn failures(&mut self) -> &mut Failures;
 }
 
-/// Runs `parser` over `batch`: in place when failed events stay in the stream (`keep`: the
-/// batch's vector goes on as the output), otherwise event by event into `output`, failed
-/// ones dropped or dead-lettered.
-pub fn parse_batch<P: EventParser>(
-    parser: &mut P,
-    batch: EventBatch,
-    output: &mut TransformOutput,
-) {
-    if parser.failures().keeps_failed() {
-        let mut events = batch.events;
-        for event in events.iter_mut() {
-            if let Err(reason) = parser.parse_event(event) {
-                parser.failures().fail_kept(event, reason.as_ref());
-            }
-        }
-        output.push_all(events);
-    } else {
-        output.reserve(batch.len());
-        for mut event in batch.events {
-            match parser.parse_event(&mut event) {
-                Ok(()) => output.push(event),
-                Err(reason) => parser.failures().fail(event, reason.as_ref(), output),
-            }
-        }
+/// The [`Transform`] of every parser: the parser and its failure policy.
+pub struct ParserTransform<P> {
+    parser: P,
+    failures: Failures,
+}
+
+impl<P: EventParser> ParserTransform<P> {
+    pub fn boxed(parser: P, failures: Failures) -> Box<dyn Transform> {
+        Box::new(ParserTransform { parser, failures })
     }
-    parser.failures().end_batch();
+}
+
+impl<P: EventParser> Transform for ParserTransform<P> {
+    /// In place when failed events stay in the stream (`keep`: the batch's vector goes on as
+    /// the output), otherwise event by event into `output`, failed ones dropped or
+    /// dead-lettered.
+    fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
+        if self.failures.keeps_failed() {
+            let mut events = batch.events;
+            for event in events.iter_mut() {
+                if let Err(reason) = self.parser.parse_event(event) {
+                    self.failures.fail_kept(event, reason.as_ref());
+                }
+            }
+            output.push_all(events);
+        } else {
+            output.reserve(batch.len());
+            for mut event in batch.events {
+                match self.parser.parse_event(&mut event) {
+                    Ok(()) => output.push(event),
+                    Err(reason) => self.failures.fail(event, reason.as_ref(), output),
+                }
+            }
+        }
+        self.failures.end_batch();
+    }
 }
 
 #[cfg(test)]

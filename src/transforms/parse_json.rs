@@ -14,11 +14,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 use simd_json::{Node, StaticNode};
 
-use super::failure::{parse_batch, EventParser, Failures, OnError};
+use super::failure::{EventParser, Failures, OnError, ParserTransform};
 use super::TransformContext;
 use crate::codec::raw_json::RawObject;
-use crate::event::{Event, EventBatch, FieldPath, Key, Object, Value};
-use crate::topology::{Transform, TransformOutput};
+use crate::event::{Event, FieldPath, Key, Object, Value};
+use crate::topology::Transform;
 
 /// Parses JSON text in a field.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -45,11 +45,12 @@ fn default_field() -> FieldPath {
 
 impl ParseJsonConfig {
     pub fn build(&self, id: &str, ctx: &TransformContext) -> Result<Box<dyn Transform>, String> {
-        Ok(Box::new(ParseJson {
+        let parser = ParseJson {
             config: self.clone(),
             parser: JsonParser::default(),
-            failures: Failures::new(id, "parse_json", self.on_error, "parse_failure", ctx),
-        }))
+        };
+        let failures = Failures::new(id, "parse_json", self.on_error, "parse_failure", ctx);
+        Ok(ParserTransform::boxed(parser, failures))
     }
 }
 
@@ -244,11 +245,12 @@ fn convert(nodes: &[Node<'_>], i: &mut usize, original: &Bytes, base: usize) -> 
 struct ParseJson {
     config: ParseJsonConfig,
     parser: JsonParser,
-    failures: Failures,
 }
 
-impl ParseJson {
-    fn apply(&mut self, event: &mut Event) -> Result<(), &'static str> {
+impl EventParser for ParseJson {
+    type Reason = &'static str;
+
+    fn parse_event(&mut self, event: &mut Event) -> Result<(), Self::Reason> {
         const NOT_A_STRING: &str = "field is missing or not a string";
         const NOT_JSON: &str = "field is not valid JSON";
         const NOT_AN_OBJECT: &str = "field is JSON but not an object (set `target` to keep it)";
@@ -355,27 +357,11 @@ fn merge_root(root: &mut Object, parsed: Object) {
     }
 }
 
-impl EventParser for ParseJson {
-    type Reason = &'static str;
-
-    fn parse_event(&mut self, event: &mut Event) -> Result<(), &'static str> {
-        self.apply(event)
-    }
-
-    fn failures(&mut self) -> &mut Failures {
-        &mut self.failures
-    }
-}
-
-impl Transform for ParseJson {
-    fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
-        parse_batch(self, batch, output);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::EventBatch;
+    use crate::topology::TransformOutput;
 
     fn run(config: &str, message: &str) -> Vec<Event> {
         let cfg: ParseJsonConfig = toml::from_str(config).unwrap();

@@ -10,10 +10,10 @@
 use bytes::Bytes;
 use serde::Deserialize;
 
-use super::failure::{parse_batch, EventParser, Failures, OnError};
+use super::failure::{EventParser, Failures, OnError, ParserTransform};
 use super::TransformContext;
-use crate::event::{Event, EventBatch, FieldPath, Key, Object, Value};
-use crate::topology::{Transform, TransformOutput};
+use crate::event::{Event, FieldPath, Key, Object, Value};
+use crate::topology::Transform;
 
 /// Parses logfmt text in a field.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -40,10 +40,11 @@ fn default_field() -> FieldPath {
 
 impl ParseLogfmtConfig {
     pub fn build(&self, id: &str, ctx: &TransformContext) -> Result<Box<dyn Transform>, String> {
-        Ok(Box::new(ParseLogfmt {
+        let parser = ParseLogfmt {
             config: self.clone(),
-            failures: Failures::new(id, "parse_logfmt", self.on_error, "parse_failure", ctx),
-        }))
+        };
+        let failures = Failures::new(id, "parse_logfmt", self.on_error, "parse_failure", ctx);
+        Ok(ParserTransform::boxed(parser, failures))
     }
 }
 
@@ -150,11 +151,12 @@ fn unescape(raw: &[u8]) -> Vec<u8> {
 
 struct ParseLogfmt {
     config: ParseLogfmtConfig,
-    failures: Failures,
 }
 
-impl ParseLogfmt {
-    fn apply(&mut self, event: &mut Event) -> Result<(), String> {
+impl EventParser for ParseLogfmt {
+    type Reason = String;
+
+    fn parse_event(&mut self, event: &mut Event) -> Result<(), Self::Reason> {
         let text = match event.fields.get_path(&self.config.field) {
             Some(Value::Bytes(b)) => b.clone(),
             Some(other) => {
@@ -177,24 +179,6 @@ impl ParseLogfmt {
             None => event.fields.merge(parsed),
         }
         Ok(())
-    }
-}
-
-impl EventParser for ParseLogfmt {
-    type Reason = String;
-
-    fn parse_event(&mut self, event: &mut Event) -> Result<(), String> {
-        self.apply(event)
-    }
-
-    fn failures(&mut self) -> &mut Failures {
-        &mut self.failures
-    }
-}
-
-impl Transform for ParseLogfmt {
-    fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
-        parse_batch(self, batch, output);
     }
 }
 

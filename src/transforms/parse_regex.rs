@@ -12,11 +12,11 @@ use regex::bytes::{CaptureLocations, Regex};
 use serde::Deserialize;
 
 use super::convert::Conversion;
-use super::failure::{parse_batch, EventParser, Failures, OnError};
+use super::failure::{EventParser, Failures, OnError, ParserTransform};
 use super::ordered_map::OrderedMap;
 use super::TransformContext;
-use crate::event::{Event, EventBatch, FieldPath, Object, Value};
-use crate::topology::{Transform, TransformOutput};
+use crate::event::{Event, FieldPath, Object, Value};
+use crate::topology::Transform;
 
 /// Parses a text field with regexes.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -67,12 +67,13 @@ struct CompiledPattern {
 
 impl ParseRegexConfig {
     pub fn build(&self, id: &str, ctx: &TransformContext) -> Result<Box<dyn Transform>, String> {
-        Ok(Box::new(ParseRegex {
+        let parser = ParseRegex {
             patterns: self.compile()?,
             config: self.clone(),
             values: Vec::new(),
-            failures: Failures::new(id, "parse_regex", self.on_error, "parse_failure", ctx),
-        }))
+        };
+        let failures = Failures::new(id, "parse_regex", self.on_error, "parse_failure", ctx);
+        Ok(ParserTransform::boxed(parser, failures))
     }
 
     fn compile(&self) -> Result<Vec<CompiledPattern>, String> {
@@ -131,11 +132,12 @@ struct ParseRegex {
     patterns: Vec<CompiledPattern>,
     /// Reused between events: the converted captures of the current event.
     values: Vec<(usize, Value)>,
-    failures: Failures,
 }
 
-impl ParseRegex {
-    fn apply(&mut self, event: &mut Event) -> Result<(), String> {
+impl EventParser for ParseRegex {
+    type Reason = String;
+
+    fn parse_event(&mut self, event: &mut Event) -> Result<(), Self::Reason> {
         let text = match event.fields.get_path(&self.config.field) {
             Some(Value::Bytes(b)) => b.clone(),
             Some(other) => {
@@ -187,24 +189,6 @@ impl ParseRegex {
             }
         }
         Ok(())
-    }
-}
-
-impl EventParser for ParseRegex {
-    type Reason = String;
-
-    fn parse_event(&mut self, event: &mut Event) -> Result<(), String> {
-        self.apply(event)
-    }
-
-    fn failures(&mut self) -> &mut Failures {
-        &mut self.failures
-    }
-}
-
-impl Transform for ParseRegex {
-    fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
-        parse_batch(self, batch, output);
     }
 }
 

@@ -7,12 +7,12 @@
 
 use serde::Deserialize;
 
-use super::failure::{parse_batch, EventParser, Failures, OnError};
+use super::failure::{EventParser, Failures, OnError, ParserTransform};
 use super::TransformContext;
-use crate::event::{Event, EventBatch, FieldPath, Value};
+use crate::event::{Event, FieldPath, Value};
 use crate::sources::syslog::fields::insert_syslog_fields;
 use crate::sources::syslog::parser::{parse, ParseOptions};
-use crate::topology::{Transform, TransformOutput};
+use crate::topology::Transform;
 
 /// Parses syslog text in a field.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -46,22 +46,24 @@ impl ParseSyslogConfig {
                 zone.to_offset(now).seconds()
             }
         };
-        Ok(Box::new(ParseSyslog {
+        let parser = ParseSyslog {
             field: self.field.clone(),
             default_utc_offset_secs,
-            failures: Failures::new(id, "parse_syslog", self.on_error, "parse_failure", ctx),
-        }))
+        };
+        let failures = Failures::new(id, "parse_syslog", self.on_error, "parse_failure", ctx);
+        Ok(ParserTransform::boxed(parser, failures))
     }
 }
 
 struct ParseSyslog {
     field: FieldPath,
     default_utc_offset_secs: i32,
-    failures: Failures,
 }
 
-impl ParseSyslog {
-    fn apply(&mut self, event: &mut Event) -> Result<(), String> {
+impl EventParser for ParseSyslog {
+    type Reason = String;
+
+    fn parse_event(&mut self, event: &mut Event) -> Result<(), Self::Reason> {
         let text = match event.fields.get_path(&self.field) {
             Some(Value::Bytes(b)) => b.clone(),
             Some(other) => {
@@ -82,24 +84,6 @@ impl ParseSyslog {
         let msg = parse(&text, &opts).map_err(|e| format!("not syslog: {e}"))?;
         insert_syslog_fields(&msg, event);
         Ok(())
-    }
-}
-
-impl EventParser for ParseSyslog {
-    type Reason = String;
-
-    fn parse_event(&mut self, event: &mut Event) -> Result<(), String> {
-        self.apply(event)
-    }
-
-    fn failures(&mut self) -> &mut Failures {
-        &mut self.failures
-    }
-}
-
-impl Transform for ParseSyslog {
-    fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
-        parse_batch(self, batch, output);
     }
 }
 

@@ -6,10 +6,10 @@
 use serde::Deserialize;
 
 use super::convert::{parse_timezone, TimeFormat, TimestampParser};
-use super::failure::{parse_batch, EventParser, Failures, OnError};
+use super::failure::{EventParser, Failures, OnError, ParserTransform};
 use super::TransformContext;
-use crate::event::{Event, EventBatch, FieldPath, Value};
-use crate::topology::{Transform, TransformOutput};
+use crate::event::{Event, FieldPath, Value};
+use crate::topology::Transform;
 
 /// Parses a timestamp field.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -60,30 +60,32 @@ impl ParseTimestampConfig {
             Some(tz) => parse_timezone(tz)?,
             None => jiff::tz::TimeZone::UTC,
         };
-        Ok(Box::new(ParseTimestamp {
+        let parser = ParseTimestamp {
             config: self.clone(),
             parser: TimestampParser::new(formats, zone),
-            failures: Failures::new(
-                id,
-                "parse_timestamp",
-                self.on_error,
-                "timestamp_parse_failure",
-                ctx,
-            ),
-        }))
+        };
+        let failures = Failures::new(
+            id,
+            "parse_timestamp",
+            self.on_error,
+            "timestamp_parse_failure",
+            ctx,
+        );
+        Ok(ParserTransform::boxed(parser, failures))
     }
 }
 
 struct ParseTimestamp {
     config: ParseTimestampConfig,
     parser: TimestampParser,
-    failures: Failures,
 }
 
-impl ParseTimestamp {
+impl EventParser for ParseTimestamp {
+    type Reason = String;
+
     /// A missing field is not a failure: there is nothing to parse (an upstream parser that
     /// did not match has already tagged the event).
-    fn apply(&mut self, event: &mut Event) -> Result<(), String> {
+    fn parse_event(&mut self, event: &mut Event) -> Result<(), Self::Reason> {
         let nanos = match event.fields.get_path(&self.config.field) {
             None => return Ok(()),
             Some(Value::Bytes(b)) => self.parser.parse(b).ok_or_else(|| {
@@ -109,24 +111,6 @@ impl ParseTimestamp {
             .fields
             .insert_path(&self.config.target, Value::Timestamp(nanos));
         Ok(())
-    }
-}
-
-impl EventParser for ParseTimestamp {
-    type Reason = String;
-
-    fn parse_event(&mut self, event: &mut Event) -> Result<(), String> {
-        self.apply(event)
-    }
-
-    fn failures(&mut self) -> &mut Failures {
-        &mut self.failures
-    }
-}
-
-impl Transform for ParseTimestamp {
-    fn transform(&mut self, batch: EventBatch, output: &mut TransformOutput) {
-        parse_batch(self, batch, output);
     }
 }
 
