@@ -174,8 +174,8 @@ pub struct BulkEncoder {
     /// `id_text` came from the event (a template) and may need escaping; generated ids are
     /// URL-safe base64.
     id_needs_escaping: bool,
-    /// The target's templates are plain text (the default data stream, a fixed index) and
-    /// it has been rendered: nothing to do per event.
+    /// The target's templates are plain text (the default data stream, a fixed index): it
+    /// was rendered when the encoder was made, nothing to do per event.
     target_fixed: bool,
     pub stats: EncodeStats,
 }
@@ -189,7 +189,13 @@ impl BulkEncoder {
             // duplicates.
             TargetStrategy::Index(_) => b"index",
         };
-        BulkEncoder {
+        let fixed = match &target {
+            TargetStrategy::DataStream {
+                dataset, namespace, ..
+            } => dataset.is_literal() && namespace.is_literal(),
+            TargetStrategy::Index(template) => template.is_literal(),
+        };
+        let mut encoder = BulkEncoder {
             target,
             id,
             action,
@@ -206,7 +212,13 @@ impl BulkEncoder {
             id_needs_escaping: false,
             target_fixed: false,
             stats: EncodeStats::default(),
+        };
+        if fixed {
+            // Plain text reads nothing of the event: rendered once, here.
+            encoder.render_target(&Event::default());
+            encoder.target_fixed = true;
         }
+        encoder
     }
 
     /// Appends `event` to `batch` and moves its finalizer there.
@@ -282,12 +294,6 @@ impl BulkEncoder {
         if self.target_fixed {
             return;
         }
-        self.target_fixed = match &self.target {
-            TargetStrategy::DataStream {
-                dataset, namespace, ..
-            } => dataset.is_literal() && namespace.is_literal(),
-            TargetStrategy::Index(template) => template.is_literal(),
-        };
         match &self.target {
             TargetStrategy::DataStream {
                 kind,
