@@ -208,8 +208,7 @@ impl RawObject {
     /// key (or the closing brace), whitespace trimmed.
     fn value_range(&self, i: usize) -> Range<usize> {
         let b = &self.text[..];
-        let (key_end, _) = self.key_end(i);
-        let start = skip_ws(b, skip_ws(b, key_end + 1) + 1);
+        let start = value_start(b, self.key_end(i).0);
         let mut end = match self.members.get(i + 1) {
             // Back from the next key's opening quote: whitespace, `,`.
             Some(next) => {
@@ -251,11 +250,9 @@ impl RawObject {
                 _ => None,
             };
         }
-        // The value starts after the key's closing quote, whitespace, `:`, whitespace; as a
-        // string without escapes it ends at the first quote, before any backslash.
+        // A string without escapes ends at the first quote, before any backslash.
         let b = &self.text[..];
-        let (key_end, _) = self.key_end(i);
-        let start = skip_ws(b, skip_ws(b, key_end + 1) + 1);
+        let start = value_start(b, self.key_end(i).0);
         let inner = b.get(start..)?.strip_prefix(b"\"")?;
         let end = memchr::memchr2(b'"', b'\\', inner)?;
         (inner[end] == b'"').then(|| &inner[..end])
@@ -359,6 +356,12 @@ fn trimmed(text: Bytes) -> (Bytes, usize) {
     }
 }
 
+/// Where a member's value starts, from its key's closing quote at `key_end`: past
+/// whitespace, `:`, whitespace.
+fn value_start(b: &[u8], key_end: usize) -> usize {
+    skip_ws(b, skip_ws(b, key_end + 1) + 1)
+}
+
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while i < b.len() && b[i].is_ascii_whitespace() {
         i += 1;
@@ -434,9 +437,7 @@ fn scan_members(b: &[u8]) -> Members {
             key_start: (i + 1) as u32,
             decoded_key_len: decoded_key_len as u32,
         });
-        // `"key"`, whitespace, `:`, whitespace.
-        let value_start = skip_ws(b, skip_ws(b, key_end + 1) + 1);
-        let end = value_end(b, value_start);
+        let end = value_end(b, value_start(b, key_end));
         // Whitespace, `,` or `}`, whitespace.
         i = skip_ws(b, end);
         if b.get(i) == Some(&b',') {
